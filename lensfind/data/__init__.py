@@ -1,0 +1,1 @@
+"""Data sets: HDF5 stores, FITS cutouts, folds and augmentation."""

@@ -1,0 +1,1 @@
+"""Evaluation: lens-finding metrics, calibration of predicted covariances, plots."""

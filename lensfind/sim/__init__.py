@@ -1,0 +1,1 @@
+"""Lens simulator: SIE + external shear lenses, Sersic and real-galaxy sources, observation effects."""

@@ -1,0 +1,1 @@
+"""Training: single fits and k-fold cross-validation with resume."""

@@ -1,0 +1,71 @@
+"""The ``[train]`` table of an experiment file: optimiser, epochs, folds and augmentation."""
+from __future__ import annotations
+
+import dataclasses
+
+from lensfind.validation import check_choice, check_interval, check_range, fail
+
+OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Random transforms applied to training folds only (thesis section 5.1).
+
+    Attributes:
+        rotation_deg: rotation drawn uniformly in [-rotation_deg, rotation_deg] degrees.
+        zoom: range of the zoom factor (1.0 = none; 0.9 magnifies the cutout by 1/0.9).
+        shear_deg: shear angle drawn in [-shear_deg, shear_deg] degrees.
+        flip_horizontal: random left-right flips.
+        flip_vertical: random up-down flips.
+    """
+
+    enabled: bool = True
+    rotation_deg: float = 45.0
+    zoom: tuple[float, float] = (0.9, 1.0)
+    shear_deg: float = 15.0
+    flip_horizontal: bool = True
+    flip_vertical: bool = True
+
+    def __post_init__(self):
+        check_range("train.augment.rotation_deg", self.rotation_deg, 0.0, 180.0)
+        check_interval("train.augment.zoom", self.zoom, 0.0, 10.0, lo_open=True)
+        check_range("train.augment.shear_deg", self.shear_deg, 0.0, 60.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How models are fitted and validated.
+
+    Attributes:
+        folds: k of the stratified, groups-aware k-fold cross-validation.
+        epochs: maximum epochs per fold.
+        batch_size: images per step.
+        learning_rate: initial learning rate of the optimiser.
+        optimizer: one of ``OPTIMIZERS``.
+        patience: early-stopping patience in epochs (0 disables early stopping).
+        mc_samples: MC-dropout passes at prediction for regression heads.
+        augment: the augmentation table.
+    """
+
+    folds: int = 7
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    optimizer: str = "adam"
+    patience: int = 5
+    mc_samples: int = 30
+    augment: AugmentConfig = AugmentConfig()
+
+    def __post_init__(self):
+        for name in ("folds", "epochs", "batch_size", "patience", "mc_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                fail(f"train.{name}", value, "an integer")
+        check_range("train.folds", self.folds, 2, 100)
+        check_range("train.epochs", self.epochs, 1)
+        check_range("train.batch_size", self.batch_size, 1)
+        check_range("train.learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
+        check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        check_range("train.patience", self.patience, 0)
+        check_range("train.mc_samples", self.mc_samples, 1)

@@ -1,0 +1,1 @@
+"""Model zoo: upsampling stems, pretrained backbones, baselines and heads."""
