@@ -1,0 +1,55 @@
+"""Registry of the parameters recorded for every simulated image: name -> (unit, description).
+
+Every name appears in ``SimBatch.params`` as a float32 array, NaN where it does not apply (e.g.
+the lens parameters of a non-lens). The lens parameters ``theta_e, e1, e2, center_x, center_y,
+magnification, g1, g2, snr`` are the regression targets; their names are fixed.
+"""
+from __future__ import annotations
+
+PARAMS: dict[str, tuple[str, str]] = {
+    # lens mass (SIE + external shear; conventions in lensfind.sim.func)
+    "theta_e": ("arcsec", "Einstein radius of the SIE (lenstronomy convention)"),
+    "e1": ("", "SIE ellipticity component (1-q)/(1+q) cos(2 phi)"),
+    "e2": ("", "SIE ellipticity component (1-q)/(1+q) sin(2 phi)"),
+    "center_x": ("arcsec", "lens centre x, from the cutout centre (x to the right)"),
+    "center_y": ("arcsec", "lens centre y, from the cutout centre (y along increasing rows)"),
+    "magnification": ("", "total flux magnification: lensed source flux in the cutout (summed "
+                          "over the supersampled image before the PSF) / total unlensed flux"),
+    "g1": ("", "external shear component 1"),
+    "g2": ("", "external shear component 2"),
+    "snr": ("", "matched-filter S/N of the lensed source: sqrt(sum_pixels s^2 / variance), "
+                "s = PSF-convolved source counts, variance = shot + sky + read noise"),
+    # source
+    "source_x": ("arcsec", "unlensed source centre x"),
+    "source_y": ("arcsec", "unlensed source centre y"),
+    "source_mag": ("AB mag", "unlensed total source magnitude"),
+    "source_r_sersic": ("arcsec", "source half-light radius"),
+    "source_n_sersic": ("", "source Sersic index (NaN for real-galaxy sources)"),
+    "source_e1": ("", "source ellipticity component 1"),
+    "source_e2": ("", "source ellipticity component 2"),
+    "source_real": ("", "1 if the source is a real galaxy stamp, 0 if Sersic"),
+    "lensed_source_mag": ("AB mag", "magnitude of the lensed source flux in the cutout"),
+    # light of the (lens) galaxy; also for non-lens galaxies
+    "light_x": ("arcsec", "galaxy light centre x"),
+    "light_y": ("arcsec", "galaxy light centre y"),
+    "light_mag": ("AB mag", "total magnitude of the (lens) galaxy light"),
+    "light_r_sersic": ("arcsec", "(lens) galaxy half-light radius"),
+    "light_n_sersic": ("", "(lens) galaxy Sersic index (NaN for real-galaxy images)"),
+    "light_e1": ("", "(lens) galaxy light ellipticity component 1"),
+    "light_e2": ("", "(lens) galaxy light ellipticity component 2"),
+    "light_real": ("", "1 if the (lens) galaxy light is a real HST image, 0 if Sersic"),
+    # observation
+    "psf_fwhm": ("arcsec", "PSF full width at half maximum (NaN for an image PSF)"),
+    "exposure_time": ("s", "exposure time"),
+    "sky": ("e-/pixel", "sky level subtracted from the image"),
+    "background_rms": ("e-/pixel", "background noise: sqrt(sky + read_noise^2)"),
+}
+
+LENS_PARAMS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification", "g1", "g2", "snr")
+
+
+def describe(name: str) -> str:
+    """``"theta_e [arcsec]: Einstein radius ..."``; unknown names raise listing the known ones."""
+    from lensfind.validation import lookup
+    unit, text = lookup(PARAMS, name, "simulation parameter")
+    return f"{name} [{unit}]: {text}" if unit else f"{name}: {text}"

@@ -1,0 +1,59 @@
+"""The [simulation] table: defaults usable as they are, bad values refused with clear messages."""
+from __future__ import annotations
+
+import pytest
+
+from lensfind.config import experiment_from_dict, load_experiment
+from lensfind.sim.config import SimConfig
+from lensfind.validation import ConfigError
+
+
+def test_defaults_are_valid_and_hst_like():
+    cfg = SimConfig()
+    assert (cfg.size, cfg.pixel_scale) == (100, 0.05)
+    assert cfg.lens.theta_e == (0.5, 1.5)
+    assert cfg.field_of_view == pytest.approx(5.0)
+
+
+def test_load_experiment_reads_simulation_table(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text('[simulation]\nsize = 64\nn_lenses = 3\n[simulation.lens]\n'
+                    'theta_e = [0.8, 1.2]\n[simulation.source]\nkind = "mixed"\n'
+                    '[simulation.negatives]\nstar = 0.0\n')
+    sim = load_experiment(path).simulation
+    assert sim.size == 64 and sim.n_lenses == 3
+    assert sim.lens.theta_e == (0.8, 1.2)
+    assert sim.source.kind == "mixed"
+    assert sim.negatives.weights()["star"] == 0.0
+
+
+@pytest.mark.parametrize("table, pattern", [
+    ({"lens": {"theta_e": [-1.0, 2.0]}}, r"simulation\.lens\.theta_e = -1\.0 .*expected"),
+    ({"lens": {"theta_e": [2.0, 1.0]}}, r"simulation\.lens\.theta_e .*low <= high"),
+    ({"lens": {"axis_ratio": [0.5, 1.2]}}, r"simulation\.lens\.axis_ratio = 1\.2 .*\(0\.0, 1\.0\]"),
+    ({"lens": {"axis_ratio": [0.0, 1.0]}}, r"simulation\.lens\.axis_ratio = 0\.0 .*\(0\.0, 1\.0\]"),
+    ({"source": {"kind": "blob"}},
+     r"simulation\.source\.kind = 'blob' .*'mixed', 'real', 'sersic'"),
+    ({"lens_light": {"kind": "x"}}, r"simulation\.lens_light\.kind = 'x'"),
+    ({"psf": {"kind": "airy"}}, r"simulation\.psf\.kind = 'airy' .*'gaussian'"),
+    ({"psf": {"kind": "image"}}, r"simulation\.psf\.image_path .*\.fits or \.npy"),
+    ({"psf": {"kernel_size": 20}}, r"simulation\.psf\.kernel_size = 20 .*odd"),
+    ({"size": 10.5}, r"simulation\.size = 10\.5 .*integer"),
+    ({"pixel_scale": 0}, r"simulation\.pixel_scale = 0 .*\(0\.0"),
+    ({"n_lenses": 0, "n_nonlenses": 0}, r"at least 1 image"),
+    ({"negatives": {"lens_galaxy": 0, "neighbour": 0, "star": 0, "ring": 0, "spiral": 0,
+                    "real_hst": 0}}, r"simulation\.negatives .*at least one weight > 0"),
+    ({"negatives": {"ring": -1}}, r"simulation\.negatives\.ring = -1"),
+    ({"noise": {"exposure_time": [0, 10]}}, r"simulation\.noise\.exposure_time = 0"),
+    ({"lens": {"unknown": 1}}, r"simulation\.lens: unknown setting\(s\) unknown"),
+])
+def test_bad_values_are_refused(table, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        experiment_from_dict({"simulation": table}, source="exp.toml")
+
+
+def test_replace_nested_tables():
+    cfg = SimConfig().replace(size=32, psf={"kind": "moffat"})
+    assert cfg.size == 32 and cfg.psf.kind == "moffat" and cfg.psf.fwhm == SimConfig().psf.fwhm
+    with pytest.raises(ConfigError):
+        SimConfig().replace(lens={"theta_e": (-1.0, 1.0)})

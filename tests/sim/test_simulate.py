@@ -1,0 +1,193 @@
+"""simulate / simulate_chunks: the data contract, determinism, every kind and option."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lensfind.sim.config import NEGATIVE_KINDS, SimConfig
+from lensfind.sim.params import LENS_PARAMS, PARAMS, describe
+from lensfind.sim.simulate import BLOCK, KINDS, SimBatch, simulate, simulate_chunks
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SMALL = SimConfig(size=48, supersampling=2, n_lenses=12, n_nonlenses=12)
+
+
+@pytest.fixture(scope="module")
+def batch() -> SimBatch:
+    return simulate(SMALL, seed=11)
+
+
+def test_contract(batch):
+    n = 24
+    assert batch.images.shape == (n, 48, 48) and batch.images.dtype == np.float32
+    assert batch.labels.dtype == np.int8 and batch.labels.sum() == 12
+    assert batch.system_id.dtype == np.int64 and np.array_equal(batch.system_id, np.arange(n))
+    assert set(batch.kinds) <= set(KINDS)
+    assert np.all((batch.kinds == "lens") == (batch.labels == 1))
+    assert set(batch.params) == set(PARAMS)
+    for name, values in batch.params.items():
+        assert values.dtype == np.float32 and values.shape == (n,), name
+    lens = batch.labels == 1
+    for name in LENS_PARAMS:
+        assert np.all(np.isfinite(batch.params[name][lens])), name
+        assert np.all(np.isnan(batch.params[name][~lens])), name
+    assert np.all(np.isfinite(batch.images))
+    p = batch.params
+    assert np.all((p["theta_e"][lens] >= 0.5) & (p["theta_e"][lens] <= 1.5))
+    # a 2.4" cutout may miss part of the images: the in-cutout magnification can be < 1
+    assert np.all(p["magnification"][lens] > 0) and np.all(p["snr"][lens] > 0)
+    q = (1 - np.hypot(p["e1"], p["e2"])) / (1 + np.hypot(p["e1"], p["e2"]))
+    assert np.all((q[lens] >= 0.5 - 1e-6) & (q[lens] <= 1.0))
+    assert describe("theta_e").startswith("theta_e [arcsec]")
+
+
+def test_same_seed_same_bits_and_chunks_concatenate(batch):
+    again = simulate(SMALL, seed=11)
+    assert again.images.tobytes() == batch.images.tobytes()
+    for name in PARAMS:
+        assert np.array_equal(again.params[name], batch.params[name], equal_nan=True)
+    other = simulate(SMALL, seed=12)
+    assert not np.array_equal(other.images, batch.images)
+    for chunk_size in (5, 24, 100):
+        chunks = list(simulate_chunks(SMALL, seed=11, chunk_size=chunk_size))
+        assert [len(c) for c in chunks[:-1]] == [chunk_size] * (len(chunks) - 1)
+        merged = SimBatch.concatenate(chunks)
+        assert merged.images.tobytes() == batch.images.tobytes()
+        assert np.array_equal(merged.kinds, batch.kinds)
+        assert np.array_equal(merged.system_id, batch.system_id)
+
+
+def test_chunks_across_blocks_are_bit_identical():
+    cfg = SimConfig(size=16, supersampling=1, n_lenses=BLOCK, n_nonlenses=BLOCK // 2 + 3)
+    whole = simulate(cfg, seed=3)
+    parts = SimBatch.concatenate(list(simulate_chunks(cfg, seed=3, chunk_size=37)))
+    assert parts.images.tobytes() == whole.images.tobytes()
+    assert len(whole) == BLOCK + BLOCK // 2 + 3 and whole.labels.sum() == BLOCK
+
+
+def test_counts_override_and_bad_arguments():
+    b = simulate(SMALL, seed=1, n_lenses=2, n_nonlenses=0)
+    assert len(b) == 2 and b.labels.sum() == 2
+    with pytest.raises(ValueError, match="chunk_size"):
+        next(simulate_chunks(SMALL, seed=1, chunk_size=0))
+    with pytest.raises(ValueError, match="seed"):
+        simulate(SMALL, seed=-1)
+    with pytest.raises(ValueError, match="at least one image"):
+        simulate(SMALL, seed=1, n_lenses=0, n_nonlenses=0)
+
+
+@pytest.mark.parametrize("kind", NEGATIVE_KINDS)
+def test_each_negative_kind(kind):
+    weights = {k: float(k == kind) for k in NEGATIVE_KINDS}
+    cfg = SMALL.replace(negatives=weights)
+    b = simulate(cfg, seed=5, n_lenses=0, n_nonlenses=3)
+    assert set(b.kinds) == {kind} and np.all(b.labels == 0)
+    assert np.all(np.isfinite(b.images))
+    # something was drawn above the noise
+    bright = b.images.max(axis=(1, 2)) > 5 * b.params["background_rms"]
+    assert bright.all()
+
+
+def test_noiseless_images_are_the_convolved_model():
+    cfg = SMALL.replace(noise={"enabled": False}, field_galaxies=0.0,
+                        artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0,
+                                   "mask_probability": 0.0})
+    b = simulate(cfg, seed=2, n_lenses=4, n_nonlenses=0)
+    assert np.all(b.images > -1e-3 * b.images.max())
+    assert np.all(np.isinf(b.params["snr"]))
+    assert np.all(b.params["sky"] == 0)
+
+
+def test_magnification_and_image_agree_with_lenstronomy():
+    pytest.importorskip("lenstronomy")
+    from lenstronomy.Data.imaging_data import ImageData
+    from lenstronomy.Data.psf import PSF
+    from lenstronomy.ImSim.image_model import ImageModel
+    from lenstronomy.LensModel.lens_model import LensModel
+    from lenstronomy.LightModel.light_model import LightModel
+
+    from lensfind.sim import observe
+    from lensfind.sim.profiles import sersic_amp
+    cfg = SimConfig(size=64, supersampling=3).replace(
+        noise={"enabled": False}, field_galaxies=0.0, psf={"fwhm": (0.1, 0.1)},
+        artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0, "mask_probability": 0.0})
+    b = simulate(cfg, seed=9, n_lenses=3, n_nonlenses=0)
+    n, pix = cfg.size, cfg.pixel_scale
+    kernel = observe.gaussian_kernels(np.array([0.1]), cfg.psf.kernel_size, pix)[0]
+    data = ImageData(image_data=np.zeros((n, n)), transform_pix2angle=np.diag([pix, pix]),
+                     ra_at_xy_0=-(n - 1) / 2 * pix, dec_at_xy_0=-(n - 1) / 2 * pix)
+    imsim = ImageModel(data, PSF(psf_type="PIXEL", kernel_point_source=kernel.astype(float)),
+                       lens_model_class=LensModel(["SIE", "SHEAR"]),
+                       source_model_class=LightModel(["SERSIC_ELLIPSE"]),
+                       lens_light_model_class=LightModel(["SERSIC_ELLIPSE"]),
+                       kwargs_numerics={"supersampling_factor": 3})
+    p = {k: v.astype(np.float64) for k, v in b.params.items()}
+    zp = cfg.noise.zero_point
+    for i in range(3):
+        t = p["exposure_time"][i]
+        kl = [{"theta_E": p["theta_e"][i], "e1": p["e1"][i], "e2": p["e2"][i],
+               "center_x": p["center_x"][i], "center_y": p["center_y"][i]},
+              {"gamma1": p["g1"][i], "gamma2": p["g2"][i], "ra_0": p["center_x"][i],
+               "dec_0": p["center_y"][i]}]
+        ks = [{"amp": sersic_amp(t * 10 ** (-0.4 * (p["source_mag"][i] - zp)),
+                                 p["source_r_sersic"][i], p["source_n_sersic"][i]),
+               "R_sersic": p["source_r_sersic"][i], "n_sersic": p["source_n_sersic"][i],
+               "e1": p["source_e1"][i], "e2": p["source_e2"][i],
+               "center_x": p["source_x"][i], "center_y": p["source_y"][i]}]
+        kll = [{"amp": sersic_amp(t * 10 ** (-0.4 * (p["light_mag"][i] - zp)),
+                                  p["light_r_sersic"][i], p["light_n_sersic"][i]),
+                "R_sersic": p["light_r_sersic"][i], "n_sersic": p["light_n_sersic"][i],
+                "e1": p["light_e1"][i], "e2": p["light_e2"][i],
+                "center_x": p["light_x"][i], "center_y": p["light_y"][i]}]
+        lensed = imsim.image(kl, ks, kll, lens_light_add=False, unconvolved=True)
+        total = LightModel(["SERSIC_ELLIPSE"]).total_flux(ks)[0]
+        assert p["magnification"][i] == pytest.approx(lensed.sum() / total, rel=2e-3)
+        ref = imsim.image(kl, ks, kll)
+        # float32 parameters + a PSF cut at the edges: 1e-3 of the peak
+        assert np.max(np.abs(b.images[i] - ref)) < 2e-3 * ref.max()
+
+
+@pytest.mark.parametrize("changes", [
+    {"source": {"kind": "real"}},
+    {"lens_light": {"kind": "real"}},
+    {"source": {"kind": "mixed", "real_fraction": 0.5},
+     "lens_light": {"kind": "mixed", "real_fraction": 0.5}},
+    {"psf": {"kind": "moffat", "moffat_beta": 2.5}},
+])
+def test_options_run(changes):
+    cfg = SMALL.replace(**changes)
+    b = simulate(cfg, seed=4, n_lenses=4, n_nonlenses=2)
+    assert np.all(np.isfinite(b.images))
+    lens = b.labels == 1
+    assert np.all(b.params["magnification"][lens] > 0)
+    if changes.get("source", {}).get("kind") == "real":
+        assert np.all(b.params["source_real"][lens] == 1)
+        assert np.all(np.isnan(b.params["source_n_sersic"][lens]))
+
+
+def test_psf_image_file(tmp_path):
+    kernel = np.zeros((7, 7))
+    kernel[3, 3] = 1.0
+    path = tmp_path / "psf.npy"
+    np.save(path, kernel)
+    cfg = SMALL.replace(psf={"kind": "image", "image_path": str(path)},
+                        noise={"enabled": False}, field_galaxies=0.0,
+                        artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0,
+                                   "mask_probability": 0.0})
+    b = simulate(cfg, seed=1, n_lenses=2, n_nonlenses=0)
+    assert np.all(np.isnan(b.params["psf_fwhm"]))
+    missing = SMALL.replace(psf={"kind": "image", "image_path": str(tmp_path / "nope.fits")})
+    with pytest.raises(FileNotFoundError, match="psf.image_path"):
+        simulate(missing, seed=1, n_lenses=1, n_nonlenses=0)
+
+
+def test_snr_grows_with_exposure_time():
+    base = SMALL.replace(noise={"exposure_time": (1000.0, 1000.0)})
+    long = SMALL.replace(noise={"exposure_time": (4000.0, 4000.0)})
+    a = simulate(base, seed=8, n_lenses=6, n_nonlenses=0)
+    b = simulate(long, seed=8, n_lenses=6, n_nonlenses=0)
+    assert np.array_equal(a.params["theta_e"], b.params["theta_e"])  # same draws otherwise
+    ratio = b.params["snr"] / a.params["snr"]
+    # sqrt(4) = 2 if shot noise dominated; more where the fixed read noise matters
+    assert np.all((ratio >= 2.0 - 1e-4) & (ratio < 2.5))
