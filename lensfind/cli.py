@@ -23,7 +23,7 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
 
 def _simulate_args(p: argparse.ArgumentParser) -> None:
     _experiment_args(p)
-    p.add_argument("--out", help="HDF5 file to write (default data/generated/<name>.h5)")
+    p.add_argument("--out", help="HDF5 file to write (default: the cache data/generated/<name>-<hash>.h5, reused if complete)")
     p.add_argument("--fits-dir", help="also export FITS cutouts and a CSV index to this folder")
 
 
@@ -31,10 +31,92 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo-output", help="folder for the demo's files")
 
 
+def _tune_args(p: argparse.ArgumentParser) -> None:
+    _experiment_args(p)
+    p.add_argument("--n-trials", type=int, default=None, metavar="N",
+                   help="trials the study should hold (default [tune] n_trials); re-running "
+                        "continues the same study up to N")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="Optuna storage URL, e.g. postgresql://user@host/db (default "
+                        "sqlite:///runs/<experiment>/tune/study.db)")
+    p.add_argument("--study-name", default=None, metavar="S",
+                   help="study name (default the experiment's name, -small appended for --small)")
+    p.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="worker processes on this machine (default [tune] workers)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
+    p.add_argument("--objective", choices=("keras", "synthetic"), default="keras",
+                   help="keras: train the network (default); synthetic: a closed-form stand-in "
+                        "that runs in seconds, to try storage, workers and reports")
+
+
+def _dashboard_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", nargs="?", default=None,
+                   help="experiment TOML file whose study database to show")
+    p.add_argument("--small", action="store_true",
+                   help="the database of the experiment's --small version")
+    p.add_argument("--storage", default=None, metavar="URL", help="any Optuna storage URL")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: a free one)")
+    p.add_argument("--public", action="store_true",
+                   help="allow a --host other than the loopback address")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    from lensfind.score.cli import add_arguments
+    add_arguments(p)
+
+
+def _cv_args(p: argparse.ArgumentParser) -> None:
+    _experiment_args(p)
+    p.add_argument("--fold", type=int, action="append", default=[], metavar="K",
+                   help="run only fold K (0-based; repeatable), e.g. one per cluster job; "
+                        "`lensfind aggregate RUN_DIR` then builds the summary")
+    p.add_argument("--run-dir", default=None, metavar="DIR",
+                   help="run directory to create or resume (default: the latest run of the "
+                        "experiment with the same settings under --runs-dir, else a new one)")
+    p.add_argument("--new", action="store_true", help="always start a new run directory")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
+
+
+def _aggregate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run directory made by `lensfind cv`")
+
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
+                   help="run directories to compare (default: the latest complete run of each "
+                        "experiment under --runs-dir)")
+    p.add_argument("--experiment", dest="experiments", action="append", default=[],
+                   metavar="NAME", help="with no RUN_DIR: only these experiments (repeatable)")
+    p.add_argument("--out", default="runs/compare", metavar="DIR",
+                   help="folder for comparison.{csv,md,json} and overview.png")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
+
+
+
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    _experiment_args(p)
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
+
 # name -> (help, add_arguments, "module:function")
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
     "simulate": ("simulate a labelled HDF5 training set", _simulate_args,
                  "lensfind.data.build:simulate_command"),
+    "tune": ("tune dropout rates (and more) of an experiment with Optuna", _tune_args,
+             "lensfind.tune.run:tune_command"),
+    "dashboard": ("serve optuna-dashboard on a tuning study (127.0.0.1)", _dashboard_args,
+                  "lensfind.tune.dashboard:dashboard_command"),
+    "score": ("score a candidate list (CSV of FITS cutouts) with trained runs", _score_args,
+              "lensfind.score.cli:score_command"),
+    "cv": ("k-fold cross-validate an experiment (resumable; --fold K for job arrays)", _cv_args,
+           "lensfind.train.cv:cv_command"),
+    "aggregate": ("summarise the finished folds of a cross-validation run", _aggregate_args,
+                  "lensfind.train.cv:aggregate_command"),
+    "compare": ("one table and overview plot of several cross-validation runs", _compare_args,
+                "lensfind.train.cv:compare_command"),
+    "sweep": ("cross-validate one run per value of an experiment's [sweep] table", _sweep_args,
+              "lensfind.train.sweep:sweep_command"),
     "demo": ("run the embedded demo end to end", _demo_args, "lensfind.demo:demo_command"),
 }
 

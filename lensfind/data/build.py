@@ -1,0 +1,155 @@
+"""Make data sets from experiment files: ``lensfind simulate`` and the cache used by training.
+
+A set is determined by the experiment's ``[simulation]`` table and its seed. :func:`ensure_dataset`
+simulates it once and keeps it under ``data/generated/<name>-<hash>.h5`` (``hash`` covers the
+simulation settings, the seed, the set format and the lensfind version), so every run of the
+same experiment -- and every experiment with the same simulation -- reuses the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from lensfind.data.store import (FORMAT_VERSION, DataError, check_set, read_set,
+                                 remove_stale_parts, write_set)
+
+#: simulation chunk (images per SimBatch) streamed into the HDF5 file
+CHUNK_SIZE = 256
+
+
+def data_root() -> Path:
+    """Folder of data files: ``$LENSFIND_DATA_DIR`` or ``./data``."""
+    return Path(os.environ.get("LENSFIND_DATA_DIR") or "data")
+
+
+def simulation_record(exp) -> dict[str, Any]:
+    """What determines a simulated set (and is stored in it): name, seed and ``[simulation]``."""
+    from lensfind.validation import to_dict
+    return {"experiment": {"name": exp.experiment.name, "seed": exp.experiment.seed},
+            "simulation": to_dict(exp.simulation)}
+
+
+def cache_key(exp) -> str:
+    """Short hash of the simulation settings + seed (+ set format and lensfind version)."""
+    import lensfind
+    from lensfind.validation import to_dict
+    record: dict[str, Any] = {"simulation": to_dict(exp.simulation), "seed": exp.experiment.seed,
+                              "format_version": FORMAT_VERSION, "lensfind": lensfind.__version__}
+    psf_path = getattr(getattr(exp.simulation, "psf", None), "image_path", "")
+    if psf_path and Path(psf_path).is_file():  # a PSF file's content, not only its name
+        record["psf_sha256"] = hashlib.sha256(Path(psf_path).read_bytes()).hexdigest()
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+def cache_path(exp, cache_dir: str | Path | None = None) -> Path:
+    """``data/generated/<name>-<cache_key>.h5`` for this experiment."""
+    folder = Path(cache_dir) if cache_dir is not None else data_root() / "generated"
+    return folder / f"{exp.experiment.name}-{cache_key(exp)}.h5"
+
+
+def simulate_to(exp, path: str | Path, *, progress: bool = True,
+                chunk_size: int = CHUNK_SIZE) -> Path:
+    """Simulate the experiment's set and write it to ``path`` (atomically); return the path."""
+    from lensfind.sim.simulate import simulate_chunks
+    sim = exp.simulation
+    chunks = simulate_chunks(sim, seed=exp.experiment.seed, chunk_size=chunk_size)
+    return write_set(path, chunks, config=simulation_record(exp), seed=exp.experiment.seed,
+                     progress=progress, total=sim.n_lenses + sim.n_nonlenses)
+
+
+def _usable(path: Path) -> bool:
+    try:
+        check_set(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_dataset(exp, *, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
+    """The path of the experiment's data set, simulating and caching it on first use.
+
+    If ``[experiment] data`` names a file, that file is checked (it must exist and be a complete
+    lensfind set) and returned; nothing is simulated. Otherwise the set is simulated once into
+    :func:`cache_path` (written under a temporary name, then renamed).
+
+    Raises:
+        FileNotFoundError / DataError: ``experiment.data`` is missing or not a lensfind set; the
+            message names the file and what was expected.
+    """
+    if exp.experiment.data:
+        path = Path(exp.experiment.data).expanduser()
+        try:
+            check_set(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"experiment.data = {exp.experiment.data!r}: no such file (expected an HDF5 set "
+                "made by `lensfind simulate`; leave experiment.data empty to simulate one from "
+                "[simulation])") from None
+        except DataError as err:
+            raise DataError(f"experiment.data = {exp.experiment.data!r}: {err}") from None
+        return path
+    path = cache_path(exp, cache_dir)
+    remove_stale_parts(path)
+    if path.exists():
+        if _usable(path):
+            return path
+        print(f"lensfind: cached set {path} is unreadable; simulating it again", file=sys.stderr)
+    return simulate_to(exp, path, progress=progress)
+
+
+def load_dataset(exp, **kwargs):
+    """:func:`ensure_dataset` then :func:`~lensfind.data.store.read_set`."""
+    return read_set(ensure_dataset(exp, **kwargs))
+
+
+def _check_outputs(out: Path, fits_dir: Path | None) -> None:
+    """Refuse unusable output paths before simulating anything."""
+    if out.is_dir():
+        raise DataError(f"--out {out} is a folder: expected the name of an HDF5 file to write")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"--out {out}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise DataError(f"--out {out}: folder {parent} is not writable")
+            break
+    if fits_dir is not None and fits_dir.exists() and not fits_dir.is_dir():
+        raise DataError(f"--fits-dir {fits_dir} is a file: expected a folder for the FITS cutouts")
+
+
+def simulate_command(args) -> int:
+    """``lensfind simulate EXPERIMENT.toml [--small] [--set K=V] [--out X.h5] [--fits-dir DIR]``.
+
+    Without ``--out`` the set goes to the cache that training reuses
+    (``data/generated/<name>-<hash>.h5``) and an existing complete file there is kept.
+    """
+    from lensfind.config import load_experiment
+    exp = load_experiment(args.experiment, small=getattr(args, "small", False),
+                          overrides=getattr(args, "overrides", None) or ())
+    out = Path(args.out) if getattr(args, "out", None) else cache_path(exp)
+    fits_dir = Path(args.fits_dir) if getattr(args, "fits_dir", None) else None
+    _check_outputs(out, fits_dir)
+    sim = exp.simulation
+    if not getattr(args, "out", None) and out.exists() and _usable(out):
+        print(f"{out}: already simulated with these settings and seed; reusing it")
+    else:
+        print(f"simulating {sim.n_lenses} lenses + {sim.n_nonlenses} non-lenses, "
+              f"{sim.size}x{sim.size} px at {sim.pixel_scale} arcsec/px, "
+              f"seed {exp.experiment.seed}", file=sys.stderr)
+        simulate_to(exp, out, progress=True)
+        print(f"wrote {out}")
+    if fits_dir is not None:
+        from lensfind.data.fits import export_fits
+        dataset = read_set(out)
+        index = export_fits(dataset, fits_dir, progress=True)
+        print(f"wrote {len(dataset)} FITS cutouts under {fits_dir} and their index {index}")
+    return 0
+
+
+__all__ = ["cache_key", "cache_path", "data_root", "ensure_dataset", "load_dataset",
+           "simulate_command", "simulate_to", "simulation_record"]

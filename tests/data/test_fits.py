@@ -1,0 +1,81 @@
+import csv
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from lensfind.data.fits import (HEADER_PARAMS, cutouts_to_dataset, export_fits, read_cutout,
+                                read_cutouts, read_index)
+from lensfind.data.store import DataError
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_set, tmp_path_factory):
+    return export_fits(tiny_set, tmp_path_factory.mktemp("fits") / "out")
+
+
+def test_index_columns_and_relative_paths(exported, tiny_set):
+    with open(exported, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["id", "path", "label", "kind", "system_id"] + list(tiny_set.params)
+    assert len(rows) == 1 + len(tiny_set)
+    for i, row in enumerate(rows[1:]):
+        assert not row[1].startswith("/") and (exported.parent / row[1]).is_file()
+        assert int(row[2]) == tiny_set.labels[i] and row[3] == tiny_set.kinds[i]
+        theta = row[5 + list(tiny_set.params).index("theta_e")]
+        assert (theta == "") == (tiny_set.labels[i] == 0)  # NaN parameters are empty cells
+        if theta:
+            assert np.float32(theta) == tiny_set.params["theta_e"][i]  # float32 round trip
+
+
+def test_fits_files_have_the_image_and_header_cards(exported, tiny_set):
+    rows = read_index(exported)
+    for i, row in enumerate(rows):
+        with fits.open(row["path"]) as hdul:
+            data, header = hdul[0].data, hdul[0].header
+            assert data.shape == (32, 32) and header["BITPIX"] == -32
+            assert np.array_equal(data.astype(np.float32), tiny_set.images[i])
+            assert header["BUNIT"] == "electron"
+            assert header["PIXSCALE"] == pytest.approx(tiny_set.pixel_scale)
+            assert header["LABEL"] == tiny_set.labels[i]
+            assert header["KIND"] == tiny_set.kinds[i]
+            assert header["SYSID"] == tiny_set.system_id[i]
+            assert header["OBJECT"] == row["id"]
+            for name, (key, _) in HEADER_PARAMS.items():
+                value = tiny_set.params.get(name, np.full(len(tiny_set), np.nan))[i]
+                if np.isfinite(value):
+                    assert np.float32(header[key]) == value, key
+                else:
+                    assert key not in header
+            if tiny_set.labels[i] == 1:
+                assert "THETA_E" in header and "MAGNIF" in header
+
+
+def test_read_cutouts_round_trip(exported, tiny_set):
+    cut = read_cutouts(exported)
+    assert len(cut) == len(tiny_set) and cut.pixel_scale == pytest.approx(tiny_set.pixel_scale)
+    assert np.array_equal(cut.images, tiny_set.images)
+    back = cutouts_to_dataset(cut)
+    assert np.array_equal(back.labels, tiny_set.labels)
+    assert back.kinds.tolist() == tiny_set.kinds.tolist()
+    for name, values in tiny_set.params.items():
+        assert np.array_equal(back.params[name], values, equal_nan=True), name
+
+
+def test_index_errors(tmp_path, exported):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,file\na,b.fits\n")
+    with pytest.raises(DataError, match=r"bad\.csv: missing column\(s\) id, path"):
+        read_index(bad)
+    bad.write_text("id,path\na,x.fits\na,y.fits\n")
+    with pytest.raises(DataError, match="duplicate id 'a'"):
+        read_index(bad)
+    with pytest.raises(FileNotFoundError, match=r"missing\.csv"):
+        read_index(tmp_path / "missing.csv")
+    notfits = tmp_path / "x.fits"
+    notfits.write_text("not a fits file")
+    with pytest.raises(DataError, match=r"x\.fits: cannot read as FITS"):
+        read_cutout(notfits)
+    bad.write_text(f"id,path,score\na,{exported.parent / 'cutouts' / '000000.fits'},0.5\n")
+    cut = read_cutouts(bad)  # absolute paths and extra columns are passed through
+    assert cut.rows[0]["score"] == "0.5" and cut.images.shape == (1, 32, 32)
