@@ -1,0 +1,181 @@
+"""The backbone registry: one :class:`BackboneSpec` per network, driving build, docs and tests.
+
+ImageNet networks come from ``keras.applications`` (``include_top=False``, no pooling: the
+backbone returns its last feature map and the head pools it). The two baselines of
+:mod:`lensfind.zoo.baselines` are trained from scratch on the 1-channel cutout.
+
+``python -m lensfind.zoo`` prints :func:`describe_zoo`, the Markdown table of the registry.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import keras
+
+from lensfind.zoo import baselines
+from lensfind.zoo.layers import RANGE_MODES
+
+#: What each preprocessing mode means, for the docs.
+RANGE_TEXT = {
+    "tf": "[-1, 1]",
+    "caffe": "BGR [0, 255] - ImageNet mean",
+    "torch": "([0, 1] - mean) / std",
+    "raw255": "[0, 255] (rescaled inside)",
+    "unit": "normalised cutout",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one backbone and what it expects.
+
+    Attributes:
+        builder: ``builder(*, input_shape, weights, config, name) -> keras.Model`` mapping an
+            image batch to features (a 4-D feature map or a 2-D vector); ``weights`` is
+            ``"imagenet"`` or ``None`` (local files are loaded afterwards by ``build_model``).
+        preprocess: input range, a :data:`~lensfind.zoo.layers.RANGE_MODES` entry, matching
+            ``keras.applications.<module>.preprocess_input``.
+        min_size: smallest input side in pixels the network accepts.
+        default_size: input side used when ``ModelConfig.input_size`` is 0 (the experiments'
+            default: the 100-pixel cutout upsampled twice, or the cutout itself for baselines).
+        pretrained: ImageNet weights can be downloaded (``weights="imagenet"``).
+        stem: the cutout goes through the deconvolutional upsampling stem to 3 channels; if
+            False the normalised cutout is fed as is (resized if ``input_size`` differs).
+        keras_name: the ``keras.applications`` function, or the baseline's origin.
+        paper_params: parameter count quoted by the thesis Table 5-1, if any.
+        description: one line for the docs.
+    """
+
+    builder: Callable[..., keras.Model]
+    preprocess: str
+    min_size: int
+    default_size: int
+    pretrained: bool
+    stem: bool = True
+    keras_name: str = ""
+    paper_params: int | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        if self.preprocess not in RANGE_MODES:
+            raise ValueError(f"BackboneSpec.preprocess = {self.preprocess!r} is invalid: "
+                             f"expected one of {', '.join(RANGE_MODES)}")
+        if not 1 <= self.min_size <= self.default_size:
+            raise ValueError(f"BackboneSpec sizes invalid: min_size={self.min_size}, "
+                             f"default_size={self.default_size}")
+
+
+def _application(name: str) -> Callable[..., keras.Model]:
+    """Builder for ``keras.applications.<name>`` without its classification top."""
+    def build(*, input_shape, weights=None, config=None, name: str = "backbone") -> keras.Model:
+        del config
+        app = getattr(keras.applications, build.keras_name)
+        return app(include_top=False, weights=weights, input_shape=tuple(input_shape),
+                   pooling=None, name=name)
+    build.keras_name = name
+    build.__name__ = f"build_{name}"
+    build.__doc__ = f"``keras.applications.{name}(include_top=False)``."
+    return build
+
+
+def _spec(keras_name: str, **kwargs) -> BackboneSpec:
+    return BackboneSpec(builder=_application(keras_name), keras_name=keras_name,
+                        pretrained=True, **kwargs)
+
+
+#: name -> spec. Names are the values of ``[model] backbone`` in experiment files.
+BACKBONES: dict[str, BackboneSpec] = {
+    "xception": _spec("Xception", preprocess="tf", min_size=71, default_size=200,
+                      paper_params=23_000_000, description="depthwise-separable Inception"),
+    "inception_v3": _spec("InceptionV3", preprocess="tf", min_size=75, default_size=200,
+                          paper_params=24_000_000, description="Inception v3"),
+    "resnet50": _spec("ResNet50", preprocess="caffe", min_size=32, default_size=200,
+                      paper_params=26_000_000, description="residual network, 50 layers"),
+    "nasnet_mobile": _spec("NASNetMobile", preprocess="tf", min_size=32, default_size=200,
+                           description="architecture search, mobile size"),
+    "nasnet_large": _spec("NASNetLarge", preprocess="tf", min_size=32, default_size=200,
+                          paper_params=93_000_000, description="architecture search, large"),
+    "vgg16": _spec("VGG16", preprocess="caffe", min_size=32, default_size=200,
+                   paper_params=139_000_000, description="VGG, 16 layers"),
+    "vgg19": _spec("VGG19", preprocess="caffe", min_size=32, default_size=200,
+                   paper_params=144_000_000, description="VGG, 19 layers"),
+    "efficientnet_b0": _spec("EfficientNetB0", preprocess="raw255", min_size=32,
+                             default_size=200, description="EfficientNet B0"),
+    "lensflow": BackboneSpec(
+        builder=baselines.lensflow, preprocess="unit", min_size=baselines.LENSFLOW_MIN_SIZE,
+        default_size=100, pretrained=False, stem=False, keras_name="LensFlow (thesis Table 3-1)",
+        description="3 conv + tanh, 3 dense, from scratch"),
+    "alexnet_bn": BackboneSpec(
+        builder=baselines.alexnet_bn, preprocess="unit", min_size=baselines.ALEXNET_MIN_SIZE,
+        default_size=100, pretrained=False, stem=False,
+        keras_name="AlexNet-BN (covariance paper Fig. 2)",
+        description="AlexNet, dropout before / batch norm after each conv, from scratch"),
+}
+
+
+def count_params(model: keras.Model) -> tuple[int, int]:
+    """``(all, trainable)`` parameter counts of a built model."""
+    trainable = sum(int(_size(w)) for w in model.trainable_weights)
+    total = sum(int(_size(w)) for w in model.weights)
+    return total, trainable
+
+
+def _size(variable) -> int:
+    n = 1
+    for d in variable.shape:
+        n *= int(d)
+    return n
+
+
+def measure_params(name: str, size: int | None = None) -> tuple[int, int]:
+    """``(backbone, whole model)`` parameter counts of ``name`` at ``size`` (default size if
+    None): random weights (no download), default :class:`ModelConfig` otherwise (classifier
+    head, 100x100 cutouts)."""
+    import warnings
+
+    from lensfind.zoo.config import ModelConfig
+    from lensfind.zoo.model import BACKBONE_LAYER, build_model
+
+    config = ModelConfig(backbone=name, regime="random", weights="none", input_size=size or 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_model(config=config)
+    counts = count_params(model.get_layer(BACKBONE_LAYER))[0], count_params(model)[0]
+    del model
+    keras.backend.clear_session()
+    return counts
+
+
+def _millions(n: int | None) -> str:
+    return "--" if n is None else f"{n / 1e6:.1f}M"
+
+
+def describe_zoo(names: Iterable[str] | None = None, *, size: int | None = None,
+                 measure: bool = True) -> str:
+    """Markdown table of the registry: name, origin, weights, input range, sizes, parameters.
+
+    Args:
+        names: backbones to list (all by default).
+        size: input side at which parameters are counted; None: each backbone's default size.
+        measure: build each network (``weights=None``) to count parameters of the backbone and
+            of the whole model (stem + backbone + classifier head); slow for NASNetLarge. If
+            False these columns are left out.
+    """
+    names = list(BACKBONES if names is None else names)
+    at = "default size" if size is None else f"{size}x{size}"
+    header = ["name", "network", "ImageNet weights", "input range", "min size", "default size"]
+    if measure:
+        header += [f"backbone parameters ({at})", f"whole model ({at})"]
+    header.append("thesis Table 5-1 (with ImageNet top)")
+    rows = [header, ["---"] * len(header)]
+    for name in names:
+        spec = BACKBONES[name]
+        row: list[Any] = [f"`{name}`", spec.keras_name, "yes" if spec.pretrained else "no",
+                          RANGE_TEXT[spec.preprocess], spec.min_size, spec.default_size]
+        if measure:
+            row += [_millions(n) for n in measure_params(name, size)]
+        row.append(_millions(spec.paper_params))
+        rows.append(row)
+    return "\n".join("| " + " | ".join(str(c) for c in row) + " |" for row in rows)

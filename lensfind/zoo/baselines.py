@@ -1,0 +1,93 @@
+"""Two small networks trained from scratch, the baselines of the zoo.
+
+* :func:`lensflow` -- the LensFlow CNN (Pourrahmani et al. 2018), thesis Table 3-1:
+
+  ======  ==================  ==========================
+  layer   type                output (100x100 input)
+  ======  ==================  ==========================
+  1       conv 5x5 + tanh     30 x 96 x 96
+  2       max-pool 2x2        30 x 48 x 48
+  3       conv 5x5 + tanh     60 x 44 x 44
+  4       max-pool 2x2        60 x 22 x 22
+  5       conv 5x5 + tanh     90 x 18 x 18
+  6       max-pool 2x2        90 x 9 x 9 (7290 features)
+  7-9     dense + ReLU        1000, 800, 600
+  10      softmax             2 (the head)
+  ======  ==================  ==========================
+
+* :func:`alexnet_bn` -- the AlexNet of the covariance paper (Sorscher, Wagner-Carena & Carena,
+  Fig. 2): AlexNet (Krizhevsky et al. 2012: conv 96@11x11/4, pool, conv 256@5x5, pool,
+  conv 384@3x3, 384@3x3, 256@3x3, pool, dense 4096, 4096) with dropout before each convolution
+  (and each dense layer) and batch normalisation after each convolution. Its dropout layers are
+  :class:`~lensfind.zoo.layers.MCDropout` with rate ``ModelConfig.conv_dropout`` (the paper's
+  best rate is 0.03) so that the whole network can be sampled with Monte-Carlo dropout.
+
+Both take the normalised 1-channel cutout directly (no upsampling stem) and return the last
+dense layer's activations; the head of :mod:`lensfind.zoo.heads` adds the output layer. With
+``ModelConfig(dense_units=0, pool_dropout=0.0)`` the classifier head is a bare 2-way softmax,
+which makes ``lensflow`` exactly Table 3-1.
+"""
+from __future__ import annotations
+
+import keras
+
+from lensfind.zoo.layers import MCDropout
+
+#: Smallest input side each baseline accepts (every pooled map keeps at least 1 pixel).
+LENSFLOW_MIN_SIZE = 36
+ALEXNET_MIN_SIZE = 67
+
+
+def lensflow(*, input_shape, weights=None, config=None, name: str = "lensflow") -> keras.Model:
+    """The LensFlow CNN of thesis Table 3-1 without its softmax layer.
+
+    Args:
+        input_shape: ``(H, W, C)``, normally ``(100, 100, 1)``; at least 36x36.
+        weights: must be ``None``; local weights files are loaded by the caller.
+        config: unused (the architecture is fixed by the table).
+        name: model name.
+    """
+    del config
+    if weights is not None:
+        raise ValueError("lensflow has no pretrained weights to download")
+    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
+    x = inputs
+    for i, filters in enumerate((30, 60, 90), start=1):
+        x = keras.layers.Conv2D(filters, 5, activation="tanh", name=f"conv{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, units in enumerate((1000, 800, 600), start=1):
+        x = keras.layers.Dense(units, activation="relu", name=f"fc{i}")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def alexnet_bn(*, input_shape, weights=None, config=None, name: str = "alexnet_bn") -> keras.Model:
+    """AlexNet with dropout before and batch norm after each convolution (covariance paper).
+
+    Args:
+        input_shape: ``(H, W, C)``; at least 67x67.
+        weights: must be ``None``; local weights files are loaded by the caller.
+        config: a :class:`~lensfind.zoo.config.ModelConfig`; ``conv_dropout`` sets the rate of
+            every dropout layer (0.03 when ``config`` is ``None``).
+        name: model name.
+    """
+    if weights is not None:
+        raise ValueError("alexnet_bn has no pretrained weights to download")
+    rate = 0.03 if config is None else config.conv_dropout
+    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
+    x = inputs
+    convs = ((96, 11, 4, "valid", True), (256, 5, 1, "same", True), (384, 3, 1, "same", False),
+             (384, 3, 1, "same", False), (256, 3, 1, "same", True))
+    for i, (filters, kernel, stride, padding, pool) in enumerate(convs, start=1):
+        x = MCDropout(rate, name=f"conv{i}_dropout")(x)
+        x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
+                                name=f"conv{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"conv{i}_bn")(x)
+        x = keras.layers.Activation("relu", name=f"conv{i}_relu")(x)
+        if pool:
+            x = keras.layers.MaxPooling2D(3, strides=2, name=f"pool{i}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i in (1, 2):
+        x = MCDropout(rate, name=f"fc{i}_dropout")(x)
+        x = keras.layers.Dense(4096, activation="relu", name=f"fc{i}")(x)
+    return keras.Model(inputs, x, name=name)
