@@ -1,0 +1,109 @@
+"""Keras ``PyDataset`` feeding cutouts to ``model.fit``: shuffled, augmented, reproducible.
+
+Every batch is a pure function of ``(seed, fold, epoch, batch index)``: the image order of an
+epoch comes from ``rng_for(seed, "shuffle", fold, epoch)`` and the transforms of a batch from
+``rng_for(seed, "augment", fold, epoch, batch)``. Nothing depends on Python's global RNG, on
+Keras' own shuffling (call ``fit(..., shuffle=False)``) or on how many batches were drawn before,
+so a run resumed at epoch ``e`` sees exactly the batches an uninterrupted run sees.
+
+The current epoch is set by :class:`EpochSetter` (a callback) at the start of every epoch.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from lensfind.data.augment import Transform, apply_transforms, random_transforms, rng_for
+
+LabelFn = Callable[[np.ndarray, Transform], np.ndarray]
+
+
+class AugmentedSequence(keras.utils.PyDataset):
+    """Batches ``(images[idx][..., None], y)`` over ``indices`` of a data set.
+
+    Args:
+        images: (N, H, W) or (N, H, W, C) float array (the whole set; only ``indices`` are used).
+        targets: (N, ...) array of targets (label-preserving augmentation), or ``None`` when
+            ``label_fn`` makes them.
+        indices: which images this sequence serves (e.g. a fold's training indices).
+        batch_size: images per batch (the last batch may be smaller).
+        seed, fold: derive the random streams (see the module doc).
+        augment: an ``AugmentConfig`` (``None`` or ``enabled = false`` for none).
+        shuffle: reshuffle the order every epoch.
+        label_fn: ``label_fn(batch_indices, transform) -> targets`` for label-aware augmentation
+            (regression: see :func:`lensfind.data.augment.transform_params`); shear is then off.
+        fill_mode: edge handling of the resampling (``"mirror"`` or ``"nearest"``).
+    """
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray | None, indices=None, *,
+                 batch_size: int = 32, seed: int = 0, fold: int = 0, augment=None,
+                 shuffle: bool = True, label_fn: LabelFn | None = None,
+                 fill_mode: str = "mirror", **kwargs):
+        super().__init__(**kwargs)
+        if targets is None and label_fn is None:
+            raise ValueError("AugmentedSequence needs targets or a label_fn")
+        self.images = images
+        self.targets = targets
+        self.indices = np.arange(len(images)) if indices is None else np.asarray(indices, np.int64)
+        if self.indices.size == 0:
+            raise ValueError("AugmentedSequence: no images to serve (empty indices)")
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.fold = int(fold)
+        enabled = augment is not None and getattr(augment, "enabled", True)
+        self.augment = augment if enabled else None
+        self.shuffle = bool(shuffle)
+        self.label_fn = label_fn
+        self.fill_mode = fill_mode
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def order(self, epoch: int | None = None) -> np.ndarray:
+        """The indices in the order served in ``epoch`` (default: the current one)."""
+        epoch = self.epoch if epoch is None else epoch
+        if not self.shuffle:
+            return self.indices
+        return self.indices[rng_for(self.seed, "shuffle", self.fold, epoch).permutation(
+            len(self.indices))]
+
+    def batch(self, i: int, epoch: int | None = None):
+        """Batch ``i`` of ``epoch``: ``(x, y)`` with ``x`` of shape (b, H, W, 1) float32."""
+        epoch = self.epoch if epoch is None else epoch
+        if not 0 <= i < len(self):
+            raise IndexError(f"batch {i} out of range (0..{len(self) - 1})")
+        idx = self.order(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+        x = np.asarray(self.images[idx], dtype=np.float32)
+        if self.augment is not None:
+            rng = rng_for(self.seed, "augment", self.fold, epoch, i)
+            t = random_transforms(rng, len(idx), self.augment,
+                                  allow_shear=self.label_fn is None)
+            x = apply_transforms(x, t, fill_mode=self.fill_mode)
+        else:
+            t = Transform.identity(len(idx))
+        y = self.label_fn(idx, t) if self.label_fn is not None else self.targets[idx]
+        if x.ndim == 3:
+            x = x[..., None]
+        return x, np.asarray(y)
+
+    def __getitem__(self, i: int):
+        return self.batch(int(i))
+
+
+class EpochSetter(keras.callbacks.Callback):
+    """Tell sequences which epoch starts (Keras' absolute epoch index, resume included)."""
+
+    def __init__(self, *sequences: AugmentedSequence):
+        super().__init__()
+        self.sequences = sequences
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for seq in self.sequences:
+            seq.set_epoch(epoch)

@@ -1,0 +1,206 @@
+"""Keras callbacks of a fold: timing, progress lines, resumable early stopping, checkpoints.
+
+Order used by :func:`lensfind.train.fit.fit_fold` (Keras calls them in list order)::
+
+    EpochSetter -> EpochTimer -> CSVLogger -> TensorBoard -> ResumableEarlyStopping
+        -> FoldCheckpoint -> ProgressLogger -> the caller's callbacks
+
+so the checkpoint of an epoch is on disk before any caller callback (an Optuna pruner, a test
+that raises) sees the epoch's logs.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from lensfind.train.rundir import atomic_write_text, commit_files, pending_name
+
+STATE = "state.json"
+CHECKPOINT = "checkpoint.keras"
+BEST_WEIGHTS = "best.weights.h5"
+
+
+def _float(v) -> float | None:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``seconds``, ``cpu_seconds`` (process CPU time) and ``images_per_second`` to logs."""
+
+    def __init__(self, n_images: int):
+        super().__init__()
+        self.n_images = int(n_images)
+        self._t0 = self._c0 = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0, self._c0 = time.perf_counter(), time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        wall = time.perf_counter() - self._t0
+        logs["seconds"] = wall
+        logs["cpu_seconds"] = time.process_time() - self._c0
+        logs["images_per_second"] = self.n_images / wall if wall > 0 else float("nan")
+
+
+class ProgressLogger(keras.callbacks.Callback):
+    """One line per epoch, e.g. ``[exp fold 1/3] epoch 3/30  loss 0.412  val_loss 0.388 ...
+    12.1 s (10.3 CPU s)  41.0 img/s *best*``."""
+
+    KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "auc", "val_auc")
+
+    def __init__(self, label: str, epochs: int, *, stream=None, keys=None):
+        super().__init__()
+        self.label = label
+        self.epochs = epochs
+        self.stream = stream
+        self.keys = tuple(keys) if keys else self.KEYS
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"{self.label} epoch {epoch + 1}/{self.epochs}"]
+        for key in self.keys:
+            if key in logs:
+                parts.append(f"{key} {float(logs[key]):.4f}")
+        if "seconds" in logs:
+            parts.append(f"{logs['seconds']:.1f} s ({logs.get('cpu_seconds', 0):.1f} CPU s)")
+            parts.append(f"{logs.get('images_per_second', 0):.1f} img/s")
+        if logs.get("improved"):
+            parts.append("*best*")
+        self._print("  ".join(parts))
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras ``EarlyStopping`` whose counters survive a restart (:meth:`get_state` /
+    ``initial_state``). Best weights are kept on disk by :class:`FoldCheckpoint`, not in memory.
+    """
+
+    def __init__(self, *, initial_state: dict | None = None, **kwargs):
+        kwargs.setdefault("restore_best_weights", False)
+        super().__init__(**kwargs)
+        self.initial_state = initial_state or {}
+        self.improved = False
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        s = self.initial_state
+        if s:
+            self.wait = int(s.get("wait", 0))
+            self.best = s.get("best")
+            self.best_epoch = int(s.get("best_epoch", 0))
+            self.stopped_epoch = int(s.get("stopped_epoch", 0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self.best
+        super().on_epoch_end(epoch, logs)
+        self.improved = self.best is not None and (before is None or self.best != before)
+        if logs is not None:
+            logs["improved"] = float(self.improved)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"wait": int(self.wait), "best": _float(self.best) if self.best is not None
+                else None, "best_epoch": int(self.best_epoch),
+                "stopped_epoch": int(self.stopped_epoch)}
+
+
+def rng_states(model: keras.Model) -> list[list[int]]:
+    """States of the model's ``SeedGenerator`` variables (dropout masks). ``.keras`` files do
+    not store them, so a resumed fold restores them from ``state.json``."""
+    return [np.asarray(v.numpy()).astype(np.int64).tolist() for v in model.variables
+            if v.path.endswith("seed_generator_state")]
+
+
+def set_rng_states(model: keras.Model, states: list[list[int]]) -> None:
+    variables = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    if len(variables) != len(states):
+        raise ValueError(f"checkpoint has {len(states)} random-generator states but the model "
+                         f"has {len(variables)}")
+    for v, s in zip(variables, states):
+        v.assign(np.asarray(s, dtype=np.asarray(v.numpy()).dtype))
+
+
+class FoldCheckpoint(keras.callbacks.Callback):
+    """After every epoch: best weights (if improved), ``checkpoint.keras`` and ``state.json``.
+
+    Written as a journal (``new.*`` files, ``new.state.json`` last, then renamed; see
+    :func:`lensfind.train.rundir.recover_fold`), so a kill at any instant resumes from the last
+    complete epoch.
+
+    Args:
+        folder: the fold directory.
+        epochs: the fold's maximum number of epochs.
+        early_stopping: the :class:`ResumableEarlyStopping` in use, or ``None`` (then the last
+            epoch's weights are final and no best weights are kept).
+        history: per-epoch logs so far (resumed from ``state.json``); appended to.
+        extra: more JSON-able state saved with every epoch (e.g. the monitor name).
+    """
+
+    def __init__(self, folder: Path, *, epochs: int, early_stopping: ResumableEarlyStopping | None,
+                 history: list[dict], extra: dict | None = None,
+                 on_saved: Callable[[int], None] | None = None):
+        super().__init__()
+        self.folder = Path(folder)
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.history = history
+        self.extra = extra or {}
+        self.on_saved = on_saved
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        entry = {"epoch": epoch}
+        entry.update({k: _float(v) for k, v in logs.items()})
+        self.history.append(entry)
+        names = []
+        es = self.early_stopping
+        if es is not None and es.improved:
+            self.model.save_weights(self.folder / pending_name(BEST_WEIGHTS))
+            names.append(BEST_WEIGHTS)
+        self.model.save(self.folder / pending_name(CHECKPOINT))
+        names.append(CHECKPOINT)
+        state = {
+            "epoch": epoch + 1,  # epochs finished
+            "epochs": self.epochs,
+            "stopped": bool(self.model.stop_training) or epoch + 1 >= self.epochs,
+            "early_stopping": es.get_state() if es is not None else None,
+            "rng_states": rng_states(self.model),
+            "history": self.history,
+            **self.extra,
+        }
+        atomic_write_text(self.folder / pending_name(STATE), json.dumps(state, indent=1) + "\n")
+        names.append(STATE)
+        commit_files(self.folder, names)
+        if self.on_saved is not None:
+            self.on_saved(epoch)
+
+
+def tensorboard_callback(log_dir: Path) -> tuple[keras.callbacks.Callback | None, str]:
+    """Keras' TensorBoard callback, or ``(None, reason)`` where it cannot work.
+
+    It needs the TensorFlow backend and the ``tensorboard`` package (``tf.summary`` raises
+    without it).
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        return None, f"TensorBoard logs skipped: keras backend is {backend!r}, not tensorflow"
+    if importlib.util.find_spec("tensorboard") is None:
+        return None, "TensorBoard logs skipped: the tensorboard package is not installed"
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False,
+                                       profile_batch=0), ""

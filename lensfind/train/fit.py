@@ -1,0 +1,163 @@
+"""Fit one model on one fold, resumably, with early stopping and per-epoch checkpoints.
+
+:func:`fit_fold` starts a fresh model (from ``build()``) or, when the fold folder holds a
+``state.json`` from an interrupted run, reloads ``checkpoint.keras`` (weights *and* optimizer
+state), the dropout random-generator states, the early-stopping counters and the history, and
+continues at the next epoch. With the same seeds and deterministic ops the result equals that of
+an uninterrupted fit bit for bit (tested on CPU).
+
+Early stopping watches ``monitor`` on the validation data (patience from ``TrainConfig``;
+patience 0 trains all epochs); the final model has the weights of the best epoch.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+
+from lensfind.train.callbacks import (BEST_WEIGHTS, CHECKPOINT, STATE, EpochTimer,
+                                      FoldCheckpoint, ProgressLogger, ResumableEarlyStopping,
+                                      set_rng_states, tensorboard_callback)
+from lensfind.train.rundir import recover_fold
+
+HISTORY = "history.csv"
+FINAL_MODEL = "model.keras"
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit_fold` returns.
+
+    Attributes:
+        model: the final model (best epoch's weights when early stopping is on).
+        history: one dict per finished epoch (``epoch`` from 0, losses, metrics, ``seconds``,
+            ``cpu_seconds``, ``images_per_second``).
+        best_epoch: epoch (from 0) whose weights are final.
+        resumed_from: epochs already done when this call started (0 for a fresh fit).
+        stopped_early: early stopping ended the fit before ``epochs``.
+    """
+
+    model: keras.Model
+    history: list[dict]
+    best_epoch: int
+    resumed_from: int
+    stopped_early: bool
+
+
+def load_checkpoint(path: Path) -> keras.Model:
+    """Load a ``.keras`` checkpoint with its optimizer (``safe_mode=True``)."""
+    try:
+        from lensfind.zoo.model import load_model
+    except ImportError:  # pragma: no cover - the zoo is part of the package
+        return keras.saving.load_model(path, compile=True, safe_mode=True)
+    return load_model(path, compile=True)
+
+
+def read_state(folder: Path) -> dict | None:
+    """The fold's ``state.json`` after recovering an interrupted commit, or ``None``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    recover_fold(folder)
+    path = folder / STATE
+    if not path.is_file() or not (folder / CHECKPOINT).is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _truncate_history(path: Path, n_epochs: int) -> None:
+    """Keep the header and the first ``n_epochs`` rows (rows of a lost epoch are dropped)."""
+    if not path.is_file():
+        return
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows[:1 + n_epochs])
+
+
+def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, folder: Path, *,
+             epochs: int, patience: int, monitor: str = "val_loss", mode: str = "min",
+             batch_size: int = 32, callbacks: Sequence[keras.callbacks.Callback] = (),
+             progress: bool = True, label: str = "", tensorboard: bool = True,
+             stream=None) -> FitResult:
+    """Train on ``train_data`` (a :class:`~lensfind.data.sequence.AugmentedSequence`),
+    validating on ``validation_data`` (``(x, y)`` arrays), resuming from ``folder``.
+
+    Args:
+        build: makes a fresh *compiled* model (called only when there is nothing to resume).
+        train_data: the training sequence; its epoch is set by an ``EpochSetter``.
+        validation_data: ``(x, y)`` for early stopping and learning curves.
+        folder: fold directory (created if needed).
+        epochs: maximum number of epochs.
+        patience: early-stopping patience (0 disables early stopping).
+        monitor, mode: quantity watched by early stopping / best-epoch selection.
+        batch_size: validation batch size.
+        callbacks: extra callbacks, run after the epoch's checkpoint is on disk.
+        progress: print one line per epoch.
+        label: prefix of progress lines, e.g. ``"fold 2/7"``.
+        tensorboard: write TensorBoard logs when possible.
+        stream: where progress goes (default stdout).
+    """
+    from lensfind.data.sequence import EpochSetter
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = read_state(folder)
+    if state is not None:
+        model = load_checkpoint(folder / CHECKPOINT)
+        set_rng_states(model, state.get("rng_states", []))
+        start = int(state["epoch"])
+        history = list(state.get("history", []))
+        es_state = state.get("early_stopping") or {}
+        finished = bool(state.get("stopped"))
+        _truncate_history(folder / HISTORY, start)
+        if progress:
+            print(f"{label} resuming after epoch {start}" if not finished else
+                  f"{label} training had finished at epoch {start}; writing results",
+                  file=stream or sys.stdout, flush=True)
+    else:
+        for stale in (HISTORY, BEST_WEIGHTS):
+            (folder / stale).unlink(missing_ok=True)
+        model = build()
+        start, history, es_state, finished = 0, [], {}, False
+
+    es = None
+    if patience > 0:
+        es = ResumableEarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                    initial_state=es_state)
+    cbs: list[keras.callbacks.Callback] = [EpochSetter(train_data), EpochTimer(
+        len(train_data.indices) if hasattr(train_data, "indices") else 0),
+        keras.callbacks.CSVLogger(str(folder / HISTORY), append=start > 0)]
+    if tensorboard:
+        tb, note = tensorboard_callback(folder / "tensorboard")
+        if tb is not None:
+            cbs.append(tb)
+        elif progress and start == 0:
+            print(f"{label} {note}", file=stream or sys.stdout, flush=True)
+    if es is not None:
+        cbs.append(es)
+    cbs.append(FoldCheckpoint(folder, epochs=epochs, early_stopping=es, history=history,
+                              extra={"monitor": monitor, "mode": mode}))
+    if progress:
+        cbs.append(ProgressLogger(label, epochs, stream=stream))
+    cbs.extend(callbacks)
+
+    if not finished and start < epochs:
+        model.fit(train_data, validation_data=validation_data, epochs=epochs,
+                  initial_epoch=start, shuffle=False, verbose=0, callbacks=cbs,
+                  validation_batch_size=batch_size)
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+        es_state = state.get("early_stopping") or {}
+
+    best_epoch = len(history) - 1
+    if es is not None and (folder / BEST_WEIGHTS).is_file():
+        model.load_weights(folder / BEST_WEIGHTS)
+        best_epoch = int(es_state.get("best_epoch", best_epoch))
+    stopped_early = len(history) < epochs
+    return FitResult(model=model, history=history, best_epoch=best_epoch, resumed_from=start,
+                     stopped_early=stopped_early)
