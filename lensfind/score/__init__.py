@@ -1,0 +1,25 @@
+"""Scoring candidate lists: CSV (+ FITS/NPY cutouts or a survey image) -> ranked scores CSV.
+
+* :mod:`lensfind.score.reader` -- the list's columns, cutout files, bad-row statuses.
+* :mod:`lensfind.score.cutouts` -- cutouts cut from a survey image at (ra, dec).
+* :mod:`lensfind.score.committee` -- run directories as a committee, MC dropout.
+* :mod:`lensfind.score.runner` -- chunked streaming, parallel reads, resume: the entry point
+  :func:`score_candidates`.
+* :mod:`lensfind.score.report` -- grade table (thesis Table 5-2) and top-N PNG grid.
+* :mod:`lensfind.score.examples` -- makes the graded example list in ``data/examples/``.
+
+Only light modules are imported here; TensorFlow loads when models are.
+"""
+from __future__ import annotations
+
+__all__ = ["score_candidates", "ScoreOptions", "ScoreResult", "STATUSES"]
+
+
+def __getattr__(name: str):
+    if name in ("score_candidates", "ScoreOptions", "ScoreResult"):
+        from lensfind.score import runner
+        return getattr(runner, name)
+    if name == "STATUSES":
+        from lensfind.score.reader import STATUSES
+        return STATUSES
+    raise AttributeError(f"module 'lensfind.score' has no attribute {name!r}")

@@ -1,0 +1,537 @@
+"""Candidate lists and cutout files: read, check, and say exactly what is wrong with a bad row.
+
+A candidate list is a UTF-8 CSV with a header line. Columns (names matched case-insensitively):
+
+* ``id`` (required): the candidate's name; must be unique (later repeats are not scored).
+* ``path`` (required unless cutouts are cut from a survey image): the cutout file, relative to
+  the CSV's folder (absolute paths are accepted). FITS (plain or gzipped; the first HDU that
+  holds an image) or NumPy ``.npy`` (read with ``allow_pickle=False``).
+* ``ra``, ``dec`` (optional; required with a survey image): decimal degrees.
+* ``grade`` (optional): a human grade such as A/B/C, summarised by :mod:`lensfind.score.report`.
+* any other column is copied to the output unchanged.
+
+The whole list is checked once before any scoring (:func:`scan_candidates`): it must decode as
+UTF-8, have a header with the required columns and at least one row. Those problems refuse the
+run at once (:class:`CandidateListError`, naming the file, line and column). Problems of single
+rows never stop a run; each gets a status code and a reason (:data:`STATUSES`).
+
+Shape rule for cutouts (:func:`conform`): leading axes of length 1 are dropped ((1, H, W) ->
+(H, W)). A cutout whose sides each differ from the model's by at most ``tolerance`` (10 %,
+rounded down: 10 pixels for 100x100) is centre-cropped (larger side) or padded evenly on both
+sides with the median of its outermost pixel ring, a sky estimate (smaller side); the
+reason column says so. Anything else is ``wrong_shape``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import math
+import os
+from array import array
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+#: status code -> meaning (the ``status`` column of the scores; ``ok`` rows are scored)
+STATUSES: dict[str, str] = {
+    "ok": "scored",
+    "malformed_row": "the CSV row has more or fewer cells than the header",
+    "empty_id": "the id cell is empty",
+    "duplicate_id": "the id already appeared on an earlier row (only the first is scored)",
+    "empty_path": "the path cell is empty",
+    "missing_file": "the cutout file does not exist",
+    "unreadable": "the file is not a readable FITS or NPY image (truncated, corrupt, pickled...)",
+    "no_image": "the FITS file has no HDU holding an image",
+    "wrong_shape": "the image is not 2-D or its size is too far from the model's input",
+    "non_finite": "the image has NaN or infinite pixels",
+    "bad_coordinates": "ra/dec missing or not numbers in range (survey-image mode)",
+    "off_image": "the cutout does not lie wholly inside the survey image",
+    "error": "an unexpected error while reading this row (the reason has the details)",
+}
+
+#: files larger than this are opened memory-mapped (header first) instead of read whole
+_READ_WHOLE_LIMIT = 16 * 2**20
+_FITS_BLOCK = 2880
+_FITS_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+class CandidateListError(ValueError):
+    """The candidate list as a whole cannot be used; the message names file, line and column."""
+
+
+class CutoutError(Exception):
+    """One row cannot be scored. ``status`` is a key of :data:`STATUSES`; ``reason`` is text."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(f"{status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- candidate lists
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One record of the list. ``index`` counts data rows from 0; ``line`` is where it starts."""
+
+    index: int
+    line: int
+    cells: tuple[str, ...]
+    problem: str | None = None  # malformed_row reason
+
+
+@dataclasses.dataclass
+class CandidateList:
+    """A checked candidate list (see :func:`scan_candidates`); rows are streamed, not held.
+
+    Attributes:
+        path: the CSV file.
+        columns: header names as written in the file.
+        n_rows: number of data rows (blank lines are skipped).
+        sha256: digest of the file's bytes (resume refuses to mix two different lists).
+        id_col, path_col, ra_col, dec_col, grade_col: column positions (None when absent).
+        duplicates: row index -> index of the row where that id first appeared (repeats only).
+    """
+
+    path: Path
+    columns: list[str]
+    n_rows: int
+    sha256: str
+    id_col: int
+    path_col: int | None
+    ra_col: int | None
+    dec_col: int | None
+    grade_col: int | None
+    duplicates: dict[int, int]
+    first_lines: dict[int, int]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def rows(self, start: int = 0) -> Iterator[Row]:
+        """Data rows from index ``start`` on, read lazily from the file."""
+        for row in _records(self.path, len(self.columns)):
+            if row.index >= start:
+                yield row
+
+    def chunks(self, size: int, start: int = 0) -> Iterator[list[Row]]:
+        """Lists of at most ``size`` rows; chunk ``k`` holds rows ``start + k*size`` on."""
+        chunk: list[Row] = []
+        for row in self.rows(start):
+            chunk.append(row)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def cell(self, row: Row, col: int | None) -> str:
+        if col is None or col >= len(row.cells):
+            return ""
+        return row.cells[col]
+
+
+def _decoded_lines(path: Path, digest=None) -> Iterator[str]:
+    """Lines of ``path`` as text; a line that is not UTF-8 refuses the list, naming the line."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if digest is not None:
+                digest.update(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise CandidateListError(
+                    f"{path}, line {number}: not UTF-8 text (byte 0x{raw[err.start]:02x} at "
+                    f"position {err.start + 1} of the line); expected a UTF-8 CSV file") from None
+            if "\x00" in text:
+                raise CandidateListError(
+                    f"{path}, line {number}: contains NUL bytes, so it is a binary file; "
+                    "expected a UTF-8 CSV text file")
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield text
+
+
+def _records(path: Path, n_columns: int, digest=None) -> Iterator[Row]:
+    """Data rows after the header (blank lines skipped); ragged rows carry a ``problem``."""
+    lines = _decoded_lines(path, digest)
+    reader = csv.reader(lines, strict=False)
+    try:
+        next(reader)  # header, checked by scan_candidates
+    except StopIteration:
+        return
+    index = 0
+    last_line = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise CandidateListError(f"{path}, line {reader.line_num}: not valid CSV ({err})") \
+                from None
+        start_line, last_line = last_line + 1, reader.line_num
+        if not cells or (len(cells) == 1 and not cells[0].strip() and n_columns > 1):
+            continue
+        problem = None
+        if len(cells) != n_columns:
+            problem = (f"{len(cells)} cells on line {start_line}, the header has {n_columns} "
+                       "columns")
+            cells = (cells + [""] * n_columns)[:n_columns]
+        yield Row(index, start_line, tuple(cells), problem)
+        index += 1
+
+
+def _find_column(columns: Sequence[str], name: str) -> int | None:
+    wanted = name.strip().lower()
+    hits = [i for i, c in enumerate(columns) if c.strip().lower() == wanted]
+    return hits[0] if hits else None
+
+
+def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str = "path",
+                    need_path: bool = True, need_radec: bool = False) -> CandidateList:
+    """Check a candidate list once, streaming: encoding, header, columns, row count, repeats.
+
+    Memory is 8 bytes per row (a hash of each id); repeated ids are then confirmed exactly.
+
+    Raises:
+        CandidateListError: missing or unreadable file, empty file, undecodable bytes, invalid
+            CSV, a required column missing, repeated column names, or no data rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CandidateListError(f"{path}: no such candidate list (expected a CSV file with "
+                                 f"columns {id_column},{path_column},...)")
+    required = [id_column] + ([path_column] if need_path else []) \
+        + (["ra", "dec"] if need_radec else [])
+    try:
+        header_line = next(iter(csv.reader(_decoded_lines(path))), None)
+    except csv.Error as err:
+        raise CandidateListError(f"{path}, line 1: not valid CSV ({err})") from None
+    except OSError as err:
+        raise CandidateListError(f"{path}: cannot read ({err.strerror})") from None
+    if not header_line or all(not c.strip() for c in header_line):
+        raise CandidateListError(f"{path}: the file is empty; expected a header line with the "
+                                 f"columns {','.join(required)} and one row per candidate")
+    columns = [c.strip() for c in header_line]
+    lowered = [c.lower() for c in columns]
+    repeated = sorted({c for c in lowered if lowered.count(c) > 1 and c})
+    if repeated:
+        raise CandidateListError(f"{path}, line 1: column name(s) {', '.join(repeated)} appear "
+                                 "more than once; expected unique column names")
+    missing = [c for c in required if _find_column(columns, c) is None]
+    if missing:
+        raise CandidateListError(
+            f"{path}, line 1: missing required column(s) {', '.join(missing)}; found "
+            f"{', '.join(repr(c) if not c.isprintable() else c for c in columns)}; expected at least {', '.join(required)}"
+            + ("" if need_path else " (cutouts are cut from the survey image at ra, dec)"))
+    id_col = _find_column(columns, id_column)
+    assert id_col is not None
+
+    digest = hashlib.sha256()
+    hashes = array("q")
+    n_rows = 0
+    for row in _records(path, len(columns), digest):
+        ident = row.cells[id_col].strip() if row.problem is None else ""
+        hashes.append(hash(ident) if ident else 0)
+        n_rows += 1
+    if n_rows == 0:
+        raise CandidateListError(f"{path}: the header is there but no candidate rows follow; "
+                                 "expected one row per cutout")
+    # repeated hashes -> confirm the repeats exactly on a second pass (only those rows)
+    h = np.frombuffer(hashes, dtype=np.int64)
+    order = np.sort(h[h != 0])
+    suspects = set(order[1:][order[1:] == order[:-1]].tolist())
+    del h, order, hashes
+    duplicates: dict[int, int] = {}
+    first_lines: dict[int, int] = {}
+    if suspects:
+        first: dict[str, tuple[int, int]] = {}
+        for row in _records(path, len(columns)):
+            ident = row.cells[id_col].strip() if row.problem is None else ""
+            if not ident or hash(ident) not in suspects:
+                continue
+            if ident in first:
+                duplicates[row.index] = first[ident][0]
+                first_lines[row.index] = first[ident][1]
+            else:
+                first[ident] = (row.index, row.line)
+    return CandidateList(
+        path=path, columns=columns, n_rows=n_rows, sha256=digest.hexdigest(), id_col=id_col,
+        path_col=_find_column(columns, path_column),
+        ra_col=_find_column(columns, "ra"), dec_col=_find_column(columns, "dec"),
+        grade_col=_find_column(columns, "grade"), duplicates=duplicates, first_lines=first_lines)
+
+
+def row_problem(cands: CandidateList, row: Row) -> CutoutError | None:
+    """The list-level problem of a row (malformed, empty or repeated id), if any."""
+    if row.problem is not None:
+        return CutoutError("malformed_row", row.problem)
+    if not cands.cell(row, cands.id_col).strip():
+        return CutoutError("empty_id", f"the id cell on line {row.line} is empty")
+    if row.index in cands.duplicates:
+        return CutoutError("duplicate_id",
+                           f"id {cands.cell(row, cands.id_col).strip()!r} already appeared on "
+                           f"line {cands.first_lines[row.index]} (only the first is scored)")
+    return None
+
+
+# ------------------------------------------------------------------------------------ cutouts
+
+def resolve_path(base_dir: Path, text: str) -> Path:
+    """The cutout path of a row: relative paths are taken from the CSV's folder."""
+    text = text.strip()
+    if not text:
+        raise CutoutError("empty_path", "the path cell is empty")
+    p = Path(text).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def _card_value(raw: bytes) -> str:
+    text = raw.decode("ascii", "replace")
+    if text.lstrip().startswith("'"):
+        return text.strip()
+    return text.split("/", 1)[0].strip()
+
+
+def _fast_fits(buf: bytes, path: Path) -> np.ndarray | None:
+    """A plain FITS file (image in the primary HDU, no BLANK) decoded without astropy.
+
+    Returns None whenever the file is anything else; astropy then reads and judges it. Raises
+    :class:`CutoutError` for a file whose complete header announces more data than it has.
+    """
+    if not buf.startswith(b"SIMPLE  ="):
+        return None
+    cards: dict[bytes, str] = {}
+    pos = 0
+    end = False
+    while not end:
+        if pos + _FITS_BLOCK > len(buf) or pos > 100 * _FITS_BLOCK:
+            return None
+        block = buf[pos:pos + _FITS_BLOCK]
+        pos += _FITS_BLOCK
+        for i in range(0, _FITS_BLOCK, 80):
+            card = block[i:i + 80]
+            key = card[:8].rstrip()
+            if key == b"END":
+                end = True
+                break
+            if card[8:10] == b"= ":
+                cards[key] = _card_value(card[10:])
+    try:
+        if cards.get(b"SIMPLE") != "T" or cards.get(b"GROUPS", "F") == "T" or b"BLANK" in cards:
+            return None
+        bitpix = int(cards[b"BITPIX"])
+        naxis = int(cards[b"NAXIS"])
+        if naxis not in (2, 3):
+            return None
+        dims = [int(cards[b"NAXIS%d" % k]) for k in range(1, naxis + 1)]
+        bscale = float(cards.get(b"BSCALE", "1").replace("D", "E"))
+        bzero = float(cards.get(b"BZERO", "0").replace("D", "E"))
+    except (KeyError, ValueError):
+        return None
+    if bitpix not in _FITS_DTYPES or min(dims) <= 0 or (naxis == 3 and dims[2] != 1):
+        return None
+    dtype = np.dtype(_FITS_DTYPES[bitpix])
+    count = math.prod(dims)
+    nbytes = count * dtype.itemsize
+    if pos + nbytes > len(buf):
+        raise CutoutError("unreadable", f"truncated FITS file: the header announces "
+                          f"{nbytes} data bytes ({'x'.join(map(str, dims))} BITPIX {bitpix}), "
+                          f"the file has {max(len(buf) - pos, 0)} after the header")
+    data = np.frombuffer(buf, dtype=dtype, count=count, offset=pos)
+    data = data.reshape(dims[::-1][-2:] if naxis == 3 else dims[::-1])
+    if bscale != 1.0 or bzero != 0.0:  # as astropy: float32 arithmetic for 8/16-bit data
+        work = np.float32 if bitpix in (8, 16) else np.float64
+        scaled = data.astype(work) * work(bscale)
+        scaled += work(bzero)
+        return scaled.astype(np.float32)
+    return data.astype(np.float32)
+
+
+def _astropy_fits(path: Path, shape: tuple[int, int] | None, tolerance: float,
+                  memmap: bool = False) -> np.ndarray:
+    """Any FITS file astropy reads: the first HDU with an image (memory-mapped when large)."""
+    from astropy.io import fits
+    found = []
+    try:
+        with fits.open(path, memmap=memmap, lazy_load_hdus=True) as hdul:
+            for k, hdu in enumerate(hdul):
+                is_image = isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU))
+                dims = tuple(hdu.shape) if is_image else ()
+                found.append(f"HDU {k} {type(hdu).__name__}"
+                             + (f" {'x'.join(map(str, dims))}" if dims else " (no image)"))
+                if not is_image or not dims or 0 in dims:
+                    continue
+                squeezed = _squeeze_shape(dims)
+                if shape is not None and not _shape_acceptable(squeezed, shape, tolerance):
+                    raise CutoutError("wrong_shape", _shape_message(dims, shape, tolerance))
+                data = hdu.data
+                if data is None:
+                    continue
+                return np.array(data, dtype=np.float32).reshape(squeezed)
+    except CutoutError:
+        raise
+    except Exception as err:  # astropy raises many types for bad files
+        if memmap and "memory-mapped" in str(err):  # scaled integers cannot be memory-mapped
+            return _astropy_fits(path, shape, tolerance, memmap=False)
+        raise CutoutError("unreadable", f"not a readable FITS file ({type(err).__name__}: "
+                          f"{str(err)[:200]})") from None
+    raise CutoutError("no_image", "no HDU holds an image (found "
+                      + ("; ".join(found) if found else "no HDU") + ")")
+
+
+def _squeeze_shape(dims: Sequence[int]) -> tuple[int, ...]:
+    dims = tuple(int(d) for d in dims)
+    while len(dims) > 2 and dims[0] == 1:
+        dims = dims[1:]
+    return dims
+
+
+def _shape_acceptable(dims: tuple[int, ...], shape: tuple[int, int], tolerance: float) -> bool:
+    if len(dims) != 2:
+        return False
+    return all(abs(d - s) <= math.floor(tolerance * s) for d, s in zip(dims, shape))
+
+
+def _shape_message(dims: Sequence[int], shape: tuple[int, int], tolerance: float) -> str:
+    shown = "x".join(map(str, dims))
+    if len(_squeeze_shape(dims)) != 2:
+        what = f"{len(dims)}-D data {shown}"
+    else:
+        what = f"image is {shown}"
+    slack = [math.floor(tolerance * s) for s in shape]
+    return (f"{what}; the models need {shape[0]}x{shape[1]} (2-D; sizes within "
+            f"+-{slack[0]}x{slack[1]} pixels are centre-cropped or padded)")
+
+
+def read_image(path: Path, *, shape: tuple[int, int] | None = None,
+               tolerance: float = 0.1) -> np.ndarray:
+    """The pixels of one cutout file as float32, leading unit axes dropped.
+
+    FITS (first HDU with an image, plain or gzipped) or NPY (``allow_pickle=False``). With
+    ``shape``, sizes that no crop or pad could fix are refused before the pixels are read.
+
+    Raises:
+        CutoutError: ``missing_file``, ``unreadable``, ``no_image`` or ``wrong_shape``.
+    """
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise CutoutError("missing_file", f"no such file: {path}") from None
+    except OSError as err:
+        raise CutoutError("unreadable", f"cannot open {path} ({err.strerror})") from None
+    if not os.path.isfile(path):
+        raise CutoutError("unreadable", f"{path} is not a regular file")
+    if size == 0:
+        raise CutoutError("unreadable", "the file is empty (0 bytes)")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_READ_WHOLE_LIMIT if size <= _READ_WHOLE_LIMIT else 16)
+    except OSError as err:
+        raise CutoutError("unreadable", f"cannot read {path} ({err.strerror})") from None
+    if head.startswith(b"\x93NUMPY"):
+        return _read_npy(path, shape, tolerance)
+    if head.startswith(b"PK\x03\x04"):
+        raise CutoutError("unreadable", "a zip/NPZ archive; expected one image per FITS or "
+                          ".npy file")
+    if size <= _READ_WHOLE_LIMIT:
+        data = _fast_fits(head, path)
+        if data is not None:
+            if shape is not None and not _shape_acceptable(data.shape, shape, tolerance):
+                raise CutoutError("wrong_shape", _shape_message(data.shape, shape, tolerance))
+            return data
+    if not (head.startswith(b"SIMPLE") or head.startswith(b"\x1f\x8b")):
+        raise CutoutError("unreadable", f"not a FITS or NPY file (starts with {head[:16]!r})")
+    return _astropy_fits(path, shape, tolerance, memmap=size > _READ_WHOLE_LIMIT)
+
+
+def _read_npy(path: Path, shape: tuple[int, int] | None, tolerance: float) -> np.ndarray:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as err:  # ValueError for object arrays, EOFError/OSError for truncation
+        if "object" in str(err).lower():
+            raise CutoutError("unreadable", ".npy array of Python objects (pickled data, never "
+                              "loaded); expected a numeric array") from None
+        raise CutoutError("unreadable", f"not a readable .npy array ({type(err).__name__}: "
+                          f"{str(err)[:200]})") from None
+    if arr.dtype.kind not in "biuf":
+        raise CutoutError("unreadable", f".npy array of dtype {arr.dtype}; expected numbers")
+    dims = _squeeze_shape(arr.shape)
+    if len(dims) != 2 or (shape is not None and not _shape_acceptable(dims, shape, tolerance)):
+        raise CutoutError("wrong_shape", _shape_message(arr.shape, shape or dims[-2:], tolerance)
+                          if shape is not None else f"{arr.ndim}-D array {arr.shape}")
+    try:
+        return np.array(arr, dtype=np.float32).reshape(dims)
+    except Exception as err:
+        raise CutoutError("unreadable", f"truncated .npy file ({type(err).__name__}: "
+                          f"{str(err)[:200]})") from None
+
+
+def _ring_median(image: np.ndarray) -> float:
+    ring = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    ring = ring[np.isfinite(ring)]
+    return float(np.median(ring)) if ring.size else 0.0
+
+
+def conform(image: np.ndarray, shape: tuple[int, int], *,
+            tolerance: float = 0.1) -> tuple[np.ndarray, str]:
+    """Bring a cutout to the model's ``shape`` by the module's crop/pad rule; check its pixels.
+
+    Returns ``(image float32 (H, W), note)`` where ``note`` is "" or says what was changed.
+
+    Raises:
+        CutoutError: ``wrong_shape`` (not 2-D, or too far from ``shape``) or ``non_finite``.
+    """
+    dims = _squeeze_shape(image.shape)
+    if not _shape_acceptable(dims, shape, tolerance):
+        raise CutoutError("wrong_shape", _shape_message(image.shape, shape, tolerance))
+    image = image.reshape(dims)
+    note = ""
+    h, w = dims
+    H, W = shape
+    if (h, w) != (H, W):
+        top, left = max(h - H, 0) // 2, max(w - W, 0) // 2
+        image = image[top:top + min(h, H), left:left + min(w, W)]
+    bad = ~np.isfinite(image)
+    if bad.any():
+        n_nan = int(np.isnan(image).sum())
+        n_inf = int(bad.sum()) - n_nan
+        raise CutoutError("non_finite", f"{n_nan} NaN and {n_inf} infinite pixel(s) of "
+                          f"{image.size}; mask or fill them before scoring")
+    if (h, w) != (H, W):
+        ph, pw = max(H - h, 0), max(W - w, 0)
+        fill = _ring_median(image)
+        if ph or pw:
+            image = np.pad(image, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)),
+                           constant_values=fill)
+        what = []
+        if h > H or w > W:
+            what.append("centre-cropped")
+        if ph or pw:
+            what.append(f"padded with the border median {fill:.4g}")
+        note = f"{' and '.join(what)} from {h}x{w} to {H}x{W}"
+    return np.ascontiguousarray(image, dtype=np.float32), note
+
+
+def load_cutout(base_dir: Path, path_text: str, shape: tuple[int, int], *,
+                tolerance: float = 0.1) -> tuple[np.ndarray, str]:
+    """Read and conform the cutout of one row: ``(image (H, W) float32, note)``.
+
+    Raises:
+        CutoutError: with the row's status and reason; unexpected errors become ``error``.
+    """
+    try:
+        path = resolve_path(base_dir, path_text)
+        return conform(read_image(path, shape=shape, tolerance=tolerance), shape,
+                       tolerance=tolerance)
+    except CutoutError:
+        raise
+    except MemoryError:
+        raise CutoutError("error", "out of memory while reading the file") from None
+    except Exception as err:  # never let one row stop the run
+        raise CutoutError("error", f"{type(err).__name__}: {str(err)[:200]}") from None
+

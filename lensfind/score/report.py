@@ -1,0 +1,151 @@
+"""Reports of a scoring run: the grade table (thesis Table 5-2) and a PNG grid of the top N.
+
+Grade table: when the candidate list has a ``grade`` column (e.g. A, B, C from visual
+inspection), the lens probability of every ``ok`` row is summarised per grade and per model --
+the mean and the standard deviation over the candidates of that grade, as in Table 5-2 of the
+thesis ("Predictions on 92 candidates reported in LensFlow paper"). One model column per
+``--model`` run (its fold committee, MC-dropout passes pooled) and, with more than one run, a
+``committee`` column for all of them. Written next to the scores as ``<out>.grades.csv`` and
+``<out>.grades.md``; statistics are accumulated while streaming (no row is held).
+
+Top-N grid: the N best-ranked cutouts, each titled with its rank, id, ``p_lens +- std`` and
+grade, displayed with an asinh stretch between robust percentiles: ``<out>.top.png``.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _grade_key(grade: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", grade)]
+
+
+class GradeAccumulator:
+    """Running mean and standard deviation of each model's ``p_lens`` per grade (Welford)."""
+
+    def __init__(self, committee, inputs: Sequence[str], cands):
+        self.grade_at = cands.grade_col
+        self.grade_name = inputs[cands.grade_col]
+        members = committee.classifiers
+        self.models: list[tuple[str, str]] = [(m.label, f"p_lens_{m.label}") for m in members]
+        if len(members) > 1:
+            self.models.append(("committee", "p_lens"))
+        self.stats: dict[str, list[list[float]]] = {}  # grade -> per model [n, mean, m2]
+        self.n_bad: dict[str, int] = {}
+        self._cols: list[int] | None = None
+        self._status_at = len(inputs)
+
+    def add(self, cells: Sequence[str], columns: Sequence[str]) -> None:
+        if self._cols is None:
+            self._cols = [list(columns).index(c) for _, c in self.models]
+        grade = cells[self.grade_at].strip() or "(none)"
+        if cells[self._status_at] != "ok":
+            self.n_bad[grade] = self.n_bad.get(grade, 0) + 1
+            self.stats.setdefault(grade, [[0, 0.0, 0.0] for _ in self.models])
+            return
+        acc = self.stats.setdefault(grade, [[0, 0.0, 0.0] for _ in self.models])
+        for a, col in zip(acc, self._cols):
+            text = cells[col]
+            if not text:
+                continue
+            x = float(text)
+            a[0] += 1
+            delta = x - a[1]
+            a[1] += delta / a[0]
+            a[2] += delta * (x - a[1])
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """``(header, rows)`` of the grade table (numbers as text, 3 decimals)."""
+        header = [self.grade_name, "n", "not scored"]
+        for label, _ in self.models:
+            header += [f"{label} mean", f"{label} std"]
+        rows = []
+        for grade in sorted(self.stats, key=_grade_key):
+            acc = self.stats[grade]
+            n = max((a[0] for a in acc), default=0)
+            row = [grade, str(n), str(self.n_bad.get(grade, 0))]
+            for a in acc:
+                if a[0] == 0:
+                    row += ["", ""]
+                else:
+                    std = math.sqrt(a[2] / (a[0] - 1)) if a[0] > 1 else 0.0
+                    row += [f"{a[1]:.3f}", f"{std:.3f}"]
+            rows.append(row)
+        return header, rows
+
+    def write(self, out: Path) -> dict[str, Path]:
+        """Write ``<out stem>.grades.csv`` and ``.grades.md``; returns their paths."""
+        header, rows = self.table()
+        csv_path = out.with_name(out.stem + ".grades.csv")
+        md_path = out.with_name(out.stem + ".grades.md")
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        md_path.write_text(grade_markdown(header, rows), encoding="utf-8")
+        return {"grade table (CSV)": csv_path, "grade table (Markdown)": md_path}
+
+
+def grade_markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The grade table as Markdown, with a caption saying what the numbers are."""
+    lines = ["Predicted lens probability per grade: mean and standard deviation over the "
+             "candidates of each grade (cf. thesis Table 5-2).", "",
+             "| " + " | ".join(header) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _stretch(image: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(image, [1.0, 99.7])
+    if not hi > lo:
+        return np.zeros_like(image)
+    x = np.clip((image - lo) / (hi - lo), 0.0, 1.0)
+    return np.arcsinh(10.0 * x) / np.arcsinh(10.0)
+
+
+def plot_top(top: Sequence[tuple[int, list[str]]], columns: Sequence[str],
+             inputs: Sequence[str], cands, loader, path: Path) -> Path | None:
+    """PNG grid of the top-ranked cutouts (read again through the run's loader)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lensfind.score.reader import Row
+    n_in = len(inputs)
+    p_at, s_at = list(columns).index("p_lens"), list(columns).index("p_lens_std")
+    panels = []
+    for rank, cells in top:
+        row = Row(index=-1, line=0, cells=tuple(cells[:n_in]))
+        try:
+            position = loader.positions([row]).get(-1) if loader.survey is not None else None
+            image, _ = loader(row, position)
+        except Exception:
+            continue
+        ident = cells[cands.id_col]
+        title = f"#{rank} {ident}\np = {float(cells[p_at]):.3f} ± {float(cells[s_at] or 0):.3f}"
+        if cands.grade_col is not None and cells[cands.grade_col].strip():
+            title += f"  [{cells[cands.grade_col].strip()}]"
+        panels.append((image, title))
+    if not panels:
+        return None
+    ncol = min(len(panels), 4 if len(panels) <= 16 else 6)
+    nrow = math.ceil(len(panels) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 3.0 * nrow + 0.3), squeeze=False,
+                             layout="constrained")
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (image, title) in zip(axes.ravel(), panels):
+        ax.imshow(_stretch(image), origin="lower", cmap="gray", interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+    fig.suptitle(f"Top {len(panels)} candidates by lens probability (mean ± std over models "
+                 "and MC-dropout passes)", fontsize=10)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
