@@ -1,0 +1,78 @@
+"""``lensfind dashboard``: optuna-dashboard on a study database, bound to the loopback address.
+
+``lensfind dashboard experiments/tune-dropout.toml`` serves the experiment's default study
+database (``runs/<name>/tune/study.db``); ``--storage URL`` serves any database (PostgreSQL for a
+study shared by several machines). It prints the URL, e.g. ``http://127.0.0.1:8080/dashboard``,
+and runs until Ctrl-C. ``--port 0`` takes a free port (the printed URL says which).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from lensfind.validation import ConfigError
+
+
+class _ThreadedServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 -- the base class's name
+        pass
+
+
+def make_dashboard_server(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080):
+    """A WSGI server running optuna-dashboard on ``storage_url`` (not yet serving)."""
+    from optuna_dashboard import wsgi
+
+    from lensfind.tune.storage import sqlite_path
+    path = sqlite_path(storage_url)
+    if path is not None and not path.exists():
+        raise FileNotFoundError(f"no study database {path}: run `lensfind tune` first "
+                                "or pass --storage URL")
+    app = wsgi(storage_url)
+    return make_server(host, port, app, server_class=_ThreadedServer,
+                       handler_class=_QuietHandler)
+
+
+def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080, stream=None) -> None:
+    """Serve the dashboard until interrupted; prints the URL first."""
+    server = make_dashboard_server(storage_url, host=host, port=port)
+    url = f"http://{host}:{server.server_port}/dashboard"
+    print(f"Optuna dashboard for {storage_url}\n  {url}\n(Ctrl-C stops it)",
+          file=stream or sys.stdout, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def dashboard_command(args) -> int:
+    """``lensfind dashboard [EXPERIMENT.toml] [--storage URL] [--host H] [--port P]``."""
+    from lensfind.config import load_experiment
+    from lensfind.tune.storage import storage_url
+    if args.storage:
+        url = args.storage
+    elif args.experiment:
+        exp = load_experiment(args.experiment, small=getattr(args, "small", False))
+        url = storage_url(exp, None, args.runs_dir)
+    else:
+        raise ConfigError("dashboard: give an experiment file or --storage URL")
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.public:
+        raise ConfigError(f"--host = {args.host!r} is invalid: the dashboard can change studies; "
+                          "expected a loopback address (127.0.0.1), or add --public")
+    serve(url, host=args.host, port=args.port)
+    return 0
+
+
+def study_database(experiment: str | Path, runs_dir: str | Path = "runs", *,
+                   small: bool = False) -> str:
+    """The default storage URL of an experiment file (what ``make dashboard`` serves)."""
+    from lensfind.config import load_experiment
+    from lensfind.tune.storage import storage_url
+    return storage_url(load_experiment(experiment, small=small), None, runs_dir)
