@@ -27,3 +27,74 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ---- lens finding by k-fold cross-validation (thesis Table 5-1) ---------------------------------
+# make cv-xception [SMALL=1]: one experiment (resumes an unfinished run; a finished one is only
+# summarised again). make cv-all [SMALL=1]: every experiment below, then one comparison table
+# and overview plot in $(RUNS)/compare[-small]/. SMALL=1 uses each file's CPU-sized [small] table.
+CV_EXPERIMENTS := xception inception resnet nasnet vgg16 vgg19 efficientnet lensflow \
+	xception-finetune xception-random
+CV_TARGETS := $(addprefix cv-,$(CV_EXPERIMENTS)) cv-nasnet-large
+CV_SUFFIX := $(if $(SMALL),-small,)
+
+.PHONY: cv-all cv-compare $(CV_TARGETS)
+
+$(CV_TARGETS): cv-%: install
+	$(BIN)/lensfind cv experiments/cv-$*.toml $(SMALL_FLAG) --runs-dir $(RUNS)
+
+cv-all: $(addprefix cv-,$(CV_EXPERIMENTS))
+	$(MAKE) cv-compare
+
+cv-compare: install
+	$(BIN)/lensfind compare --runs-dir $(RUNS) --out $(RUNS)/compare$(CV_SUFFIX) \
+		$(foreach e,$(CV_EXPERIMENTS),--experiment cv-$(e)$(CV_SUFFIX))
+
+# ---- Optuna tuning of dropout rates (issue 5) ---------------------------------------------------
+# make tune-dropout [SMALL=1] [N_TRIALS=30] [WORKERS=2] [STORAGE=postgresql://user@host/db]
+#   lens finding: maximise the validation ROC AUC over the head's dropout rates. Re-running
+#   continues the same study (database $(RUNS)/tune-dropout[-small]/tune/study.db by default);
+#   the best configuration lands in $(RUNS)/tune-dropout[-small]/tune/<study>/best.toml with plots.
+# make tune-dropout-regress: regression, NLL and calibration error (Pareto front).
+# make cv-tuned-dropout [SMALL=1]: cross-validate the best configuration found by tune-dropout.
+# make dashboard [PORT=8080] [EXPERIMENT=experiments/tune-dropout.toml] [SMALL=1] [STORAGE=URL]:
+#   optuna-dashboard on the study database, bound to 127.0.0.1; prints the URL.
+N_TRIALS ?=
+WORKERS ?=
+STORAGE ?=
+PORT ?= 8080
+EXPERIMENT ?= experiments/tune-dropout.toml
+TUNE_ARGS = $(SMALL_FLAG) --runs-dir $(RUNS) $(if $(N_TRIALS),--n-trials $(N_TRIALS),) \
+	$(if $(WORKERS),--workers $(WORKERS),) $(if $(STORAGE),--storage $(STORAGE),)
+
+.PHONY: tune-dropout tune-dropout-regress cv-tuned-dropout dashboard
+
+tune-dropout: install
+	$(BIN)/lensfind tune experiments/tune-dropout.toml $(TUNE_ARGS)
+
+tune-dropout-regress: install
+	$(BIN)/lensfind tune experiments/tune-dropout-regress.toml $(TUNE_ARGS)
+
+cv-tuned-dropout: install
+	$(BIN)/lensfind cv $(RUNS)/tune-dropout$(CV_SUFFIX)/tune/tune-dropout$(CV_SUFFIX)/best.toml \
+		$(SMALL_FLAG) --runs-dir $(RUNS)
+
+dashboard: install
+	$(BIN)/lensfind dashboard $(if $(STORAGE),--storage $(STORAGE),$(EXPERIMENT) $(SMALL_FLAG)) \
+		--host 127.0.0.1 --port $(PORT) --runs-dir $(RUNS)
+
+# ---- lens parameters with a full covariance and MC dropout (issue 4) ----------------------------
+# make regress-xception [SMALL=1] (also regress-alexnet_bn, regress-lensflow): k-fold
+#   cross-validation of experiments/regress-<backbone>.toml (same resume and run-directory rules
+#   as cv-*); tables regress_table1.md / regress_coverage.md and plots/regress_*.png in the run.
+# make regress-dropout-sweep [SMALL=1]: the paper's dropout rates 0.02, 0.03, 0.1, one run each,
+#   from the [sweep] table of one file; comparison in $(RUNS)/regress-dropout-sweep[-small]/sweep.md.
+REGRESS_BACKBONES := xception alexnet_bn lensflow
+REGRESS_TARGETS := $(addprefix regress-,$(REGRESS_BACKBONES))
+
+.PHONY: $(REGRESS_TARGETS) regress-dropout-sweep
+
+$(REGRESS_TARGETS): regress-%: install
+	$(BIN)/lensfind cv experiments/regress-$*.toml $(SMALL_FLAG) --runs-dir $(RUNS)
+
+regress-dropout-sweep: install
+	$(BIN)/lensfind sweep experiments/regress-dropout-sweep.toml $(SMALL_FLAG) --runs-dir $(RUNS)

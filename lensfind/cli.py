@@ -40,7 +40,8 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
                    help="Optuna storage URL, e.g. postgresql://user@host/db (default "
                         "sqlite:///runs/<experiment>/tune/study.db)")
     p.add_argument("--study-name", default=None, metavar="S",
-                   help="study name (default the experiment's name, -small appended for --small)")
+                   help="study name (default the experiment's name; with --small the name "
+                        "of the [small] version, '-small' appended if the file gives none)")
     p.add_argument("--workers", type=int, default=None, metavar="K",
                    help="worker processes on this machine (default [tune] workers)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
@@ -89,8 +90,9 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
                         "experiment under --runs-dir)")
     p.add_argument("--experiment", dest="experiments", action="append", default=[],
                    metavar="NAME", help="with no RUN_DIR: only these experiments (repeatable)")
-    p.add_argument("--out", default="runs/compare", metavar="DIR",
-                   help="folder for comparison.{csv,md,json} and overview.png")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for comparison.{csv,md,json} and overview.png "
+                        "(default <runs-dir>/compare)")
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
 
 

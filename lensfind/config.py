@@ -17,6 +17,8 @@ from typing import Any
 
 from lensfind.sim.config import SimConfig
 from lensfind.train.config import TrainConfig
+from lensfind.train.sweep import SweepConfig
+from lensfind.tune.config import TuneConfig
 from lensfind.validation import ConfigError, check_choice, check_range, fail, from_mapping
 from lensfind.zoo.config import ModelConfig
 
@@ -59,6 +61,8 @@ class Experiment:
     simulation: SimConfig = SimConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    tune: TuneConfig = TuneConfig()
+    sweep: SweepConfig = SweepConfig()
 
     @property
     def name(self) -> str:

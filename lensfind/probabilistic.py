@@ -29,7 +29,8 @@ The loss (eq. 2, per image, in whatever units the targets are given):
     loss = 1/2 r^T Pi r - sum_i log L_ii,     r = y_true - mean,
 
 which is ``-log N(y_true | mean, Sigma) - n/2 log(2 pi)``. Keras code here uses ``keras.ops``
-only (any backend); tensorflow-probability is imported only by :func:`to_distribution`.
+only (any backend); tensorflow-probability is imported only by :func:`to_distribution`
+(its NumPy substrate off the TensorFlow backend).
 
 MC dropout (Gal & Ghahramani; the Perreault Levasseur recipe): with dropout active at prediction,
 ``T`` passes give means ``mu_t`` and covariances ``Sigma_t``; the predictive mean is the average of
@@ -217,23 +218,41 @@ def nll_numpy(y_true: np.ndarray, output: np.ndarray, *, head: str, n: int) -> n
     return 0.5 * np.sum(v**2, axis=-1) - np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), -1)
 
 
+def _tfp_and_linalg():
+    """``(tfp, linalg)``: TensorFlow Probability on the TensorFlow backend, else its NumPy
+    substrate, which needs no TensorFlow (the JAX backend on a machine without it)."""
+    import keras
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        import tensorflow_probability as tfp
+        return tfp, tf.linalg
+    from tensorflow_probability.substrates import numpy as tfp_np
+    return tfp_np, tfp_np.tf2numpy.linalg
+
+
 def to_distribution(output: np.ndarray, *, head: str, n: int, form: str = "tril"):
     """A tensorflow-probability distribution for each image (batch shape (N,), event (n,)).
+
+    On the TensorFlow backend a ``tfp.distributions`` object; on other Keras backends the same
+    class from ``tensorflow_probability.substrates.numpy`` (NumPy in, NumPy out; TensorFlow is
+    not needed).
 
     Args:
         form: ``"tril"`` -> ``tfd.MultivariateNormalTriL`` with the Cholesky factor of ``Sigma``
             (float64); ``"precision"`` -> ``MultivariateNormalPrecisionFactorLinearOperator`` with
             ``L`` itself (the form of eq. 2, no matrix inversion).
     """
-    import tensorflow_probability as tfp
-    import tensorflow as tf
+    if form not in ("precision", "tril"):
+        raise ValueError(f"unknown distribution form {form!r}: expected one of 'precision', "
+                         "'tril'")
+    tfp, linalg = _tfp_and_linalg()
 
     mean = mean_of(output, head=head, n=n)
     if form == "tril":
         scale = np.linalg.cholesky(covariance(output, head=head, n=n))
         return tfp.distributions.MultivariateNormalTriL(loc=mean, scale_tril=scale)
     if form == "precision":
-        L = tf.linalg.LinearOperatorLowerTriangular(precision_factor(output, head=head, n=n))
+        L = linalg.LinearOperatorLowerTriangular(precision_factor(output, head=head, n=n))
         return tfp.experimental.distributions.MultivariateNormalPrecisionFactorLinearOperator(
             loc=mean, precision_factor=L)
     raise ValueError(f"unknown distribution form {form!r}: expected one of 'precision', 'tril'")

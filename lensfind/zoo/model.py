@@ -221,7 +221,7 @@ def make_optimizer(train) -> keras.optimizers.Optimizer:
 
 
 def compile_model(model: keras.Model, *, config: ModelConfig, train, n_targets: int | None = None,
-                  jit_compile="auto") -> keras.Model:
+                  jit_compile=None) -> keras.Model:
     """Compile ``model`` with the optimiser of ``train`` and the loss and metrics of its head.
 
     Args:
@@ -229,7 +229,7 @@ def compile_model(model: keras.Model, *, config: ModelConfig, train, n_targets: 
         config: the ``[model]`` table (picks the head).
         train: the ``[train]`` table (``optimizer``, ``learning_rate``).
         n_targets: as given to :func:`build_model` (default ``len(config.targets)``).
-        jit_compile: passed to ``Model.compile``.
+        jit_compile: passed to ``Model.compile``; default ``train.jit_compile`` (``"auto"``).
 
     Returns:
         ``model``, compiled.
@@ -237,6 +237,8 @@ def compile_model(model: keras.Model, *, config: ModelConfig, train, n_targets: 
     head = lookup(HEADS, config.head, "model.head")
     if head.needs_targets and n_targets is None:
         n_targets = len(config.targets)
+    if jit_compile is None:
+        jit_compile = getattr(train, "jit_compile", "auto")
     model.compile(optimizer=make_optimizer(train), loss=head.loss(n_targets),
                   metrics=head.metrics(n_targets), jit_compile=jit_compile)
     return model

@@ -31,8 +31,9 @@ def n_upsamplings(height: int, input_size: int) -> int:
 
 
 def normalize_block(inputs, *, stretch: str = "asinh", name: str = "normalize"):
-    """The per-image normalisation every model starts with."""
-    return RobustNormalization(stretch=stretch, name=name)(inputs)
+    """The per-image normalisation every model starts with (always float32: raw counts and their
+    medians lose too much in bfloat16/float16 under a mixed-precision policy)."""
+    return RobustNormalization(stretch=stretch, dtype="float32", name=name)(inputs)
 
 
 def resize_to(x, size: int, *, name: str):
