@@ -19,6 +19,16 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path, title: str = "") -> Path:
+    """Title, lay out, write (110 dpi) and close ``fig``; returns ``path``."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
 def _roc(labels, scores):
     from lensfind.evaluate.metrics import roc_auc, roc_points
     fpr, tpr = roc_points(labels, scores)
@@ -66,12 +76,7 @@ def plot_roc(curves: Mapping[int, tuple[np.ndarray, np.ndarray]], path: str | Pa
     axes[0].legend(loc="lower right", fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def _metric_pairs(histories: Mapping[int, Sequence[dict]]) -> list[str]:
@@ -114,12 +119,7 @@ def plot_learning_curves(histories: Mapping[int, Sequence[dict]], path: str | Pa
     handles += [Line2D([], [], color="k", label="training"),
                 Line2D([], [], color="k", ls="--", label="validation")]
     axes[0][0].legend(handles=handles, fontsize=7, ncol=2)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, title)
 
 
 def plot_comparison(summaries: Sequence[dict], oofs: Mapping[str, Mapping[int, dict]],
@@ -162,7 +162,4 @@ def plot_comparison(summaries: Sequence[dict], oofs: Mapping[str, Mapping[int, d
     axes[1].grid(alpha=0.3)
     if axes[1].lines:
         axes[1].legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -44,16 +44,8 @@ MGEFIT = {"m32_f814w_pc.fits": 0.0455, "ngc4342_f814w_pc.fits": 0.0455,
 def _crop(img: np.ndarray, cy: float, cx: float, ratio: float, angle: float,
           flip: bool) -> np.ndarray:
     """A SIZE x SIZE resampling of ``img`` centred on (cy, cx); ``ratio`` field px / output px."""
-    from scipy import ndimage
-    t = (np.arange(SIZE) - (SIZE - 1) / 2.0) * ratio
-    gx, gy = np.meshgrid(t, t)
-    if flip:
-        gx = -gx
-    ca, sa = math.cos(angle), math.sin(angle)
-    rows = cy + sa * gx + ca * gy
-    cols = cx + ca * gx - sa * gy
-    src = img if ratio < 1.5 else ndimage.gaussian_filter(img, 0.4 * ratio)
-    return ndimage.map_coordinates(src, [rows, cols], order=1, mode="nearest")
+    from lensfind.sim.sources import resample_crop
+    return resample_crop(img, cy, cx, SIZE, ratio, angle, flip, mode="nearest")
 
 
 def _hdf_galaxies(n: int) -> list[tuple[float, float]]:

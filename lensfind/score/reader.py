@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfind.data.fitsio import TruncatedFits, parse_simple
+
 #: status code -> meaning (the ``status`` column of the scores; ``ok`` rows are scored)
 STATUSES: dict[str, str] = {
     "ok": "scored",
@@ -53,8 +55,6 @@ STATUSES: dict[str, str] = {
 
 #: files larger than this are opened memory-mapped (header first) instead of read whole
 _READ_WHOLE_LIMIT = 16 * 2**20
-_FITS_BLOCK = 2880
-_FITS_DTYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
 
 class CandidateListError(ValueError):
@@ -226,7 +226,8 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
     if missing:
         raise CandidateListError(
             f"{path}, line 1: missing required column(s) {', '.join(missing)}; found "
-            f"{', '.join(repr(c) if not c.isprintable() else c for c in columns)}; expected at least {', '.join(required)}"
+            f"{', '.join(repr(c) if not c.isprintable() else c for c in columns)}; "
+            f"expected at least {', '.join(required)}"
             + ("" if need_path else " (cutouts are cut from the survey image at ra, dec)"))
     id_col = _find_column(columns, id_column)
     assert id_col is not None
@@ -288,68 +289,6 @@ def resolve_path(base_dir: Path, text: str) -> Path:
         raise CutoutError("empty_path", "the path cell is empty")
     p = Path(text).expanduser()
     return p if p.is_absolute() else base_dir / p
-
-
-def _card_value(raw: bytes) -> str:
-    text = raw.decode("ascii", "replace")
-    if text.lstrip().startswith("'"):
-        return text.strip()
-    return text.split("/", 1)[0].strip()
-
-
-def _fast_fits(buf: bytes, path: Path) -> np.ndarray | None:
-    """A plain FITS file (image in the primary HDU, no BLANK) decoded without astropy.
-
-    Returns None whenever the file is anything else; astropy then reads and judges it. Raises
-    :class:`CutoutError` for a file whose complete header announces more data than it has.
-    """
-    if not buf.startswith(b"SIMPLE  ="):
-        return None
-    cards: dict[bytes, str] = {}
-    pos = 0
-    end = False
-    while not end:
-        if pos + _FITS_BLOCK > len(buf) or pos > 100 * _FITS_BLOCK:
-            return None
-        block = buf[pos:pos + _FITS_BLOCK]
-        pos += _FITS_BLOCK
-        for i in range(0, _FITS_BLOCK, 80):
-            card = block[i:i + 80]
-            key = card[:8].rstrip()
-            if key == b"END":
-                end = True
-                break
-            if card[8:10] == b"= ":
-                cards[key] = _card_value(card[10:])
-    try:
-        if cards.get(b"SIMPLE") != "T" or cards.get(b"GROUPS", "F") == "T" or b"BLANK" in cards:
-            return None
-        bitpix = int(cards[b"BITPIX"])
-        naxis = int(cards[b"NAXIS"])
-        if naxis not in (2, 3):
-            return None
-        dims = [int(cards[b"NAXIS%d" % k]) for k in range(1, naxis + 1)]
-        bscale = float(cards.get(b"BSCALE", "1").replace("D", "E"))
-        bzero = float(cards.get(b"BZERO", "0").replace("D", "E"))
-    except (KeyError, ValueError):
-        return None
-    if bitpix not in _FITS_DTYPES or min(dims) <= 0 or (naxis == 3 and dims[2] != 1):
-        return None
-    dtype = np.dtype(_FITS_DTYPES[bitpix])
-    count = math.prod(dims)
-    nbytes = count * dtype.itemsize
-    if pos + nbytes > len(buf):
-        raise CutoutError("unreadable", f"truncated FITS file: the header announces "
-                          f"{nbytes} data bytes ({'x'.join(map(str, dims))} BITPIX {bitpix}), "
-                          f"the file has {max(len(buf) - pos, 0)} after the header")
-    data = np.frombuffer(buf, dtype=dtype, count=count, offset=pos)
-    data = data.reshape(dims[::-1][-2:] if naxis == 3 else dims[::-1])
-    if bscale != 1.0 or bzero != 0.0:  # as astropy: float32 arithmetic for 8/16-bit data
-        work = np.float32 if bitpix in (8, 16) else np.float64
-        scaled = data.astype(work) * work(bscale)
-        scaled += work(bzero)
-        return scaled.astype(np.float32)
-    return data.astype(np.float32)
 
 
 def _astropy_fits(path: Path, shape: tuple[int, int] | None, tolerance: float,
@@ -439,7 +378,10 @@ def read_image(path: Path, *, shape: tuple[int, int] | None = None,
         raise CutoutError("unreadable", "a zip/NPZ archive; expected one image per FITS or "
                           ".npy file")
     if size <= _READ_WHOLE_LIMIT:
-        data = _fast_fits(head, path)
+        try:
+            data = parse_simple(head)  # None: not a simple FITS file, astropy decides below
+        except TruncatedFits as err:
+            raise CutoutError("unreadable", str(err)) from None
         if data is not None:
             if shape is not None and not _shape_acceptable(data.shape, shape, tolerance):
                 raise CutoutError("wrong_shape", _shape_message(data.shape, shape, tolerance))

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
 
+from lensfind.data.fitsio import read_primary
 from lensfind.sim.func import col
 
 SOURCE_STAMP = 64
@@ -132,42 +134,11 @@ def mgefit_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "images"
 
 
-def read_primary_fits(path: str | Path) -> np.ndarray:
-    """The primary image of a simple FITS file (BITPIX -32/-64/16/32, no scaling) as float32.
-
-    A few lines instead of importing astropy (seconds) for the three images we read.
-    """
-    raw = Path(path).read_bytes()
-    cards, pos = {}, 0
-    while True:
-        block = raw[pos:pos + 2880].decode("ascii")
-        pos += 2880
-        ends = False
-        for i in range(0, 2880, 80):
-            card = block[i:i + 80]
-            key = card[:8].strip()
-            if key == "END":
-                ends = True
-                break
-            if card[8:10] == "= ":
-                cards[key] = card[10:].split("/")[0].strip()
-        if ends:
-            break
-    if any(k in cards for k in ("BSCALE", "BZERO")) and (
-            float(cards.get("BSCALE", 1)) != 1 or float(cards.get("BZERO", 0)) != 0):
-        raise ValueError(f"{path}: scaled FITS data not supported")
-    dtype = {-32: ">f4", -64: ">f8", 16: ">i2", 32: ">i4"}[int(cards["BITPIX"])]
-    shape = tuple(int(cards[f"NAXIS{k}"]) for k in range(int(cards["NAXIS"]), 0, -1))
-    count = int(np.prod(shape))
-    return np.frombuffer(raw, dtype=dtype, count=count, offset=pos).reshape(shape).astype(
-        np.float32)
-
-
 @functools.lru_cache(maxsize=4)
 def _mgefit_raw(name: str) -> tuple[np.ndarray, np.ndarray]:
     """(image, distance in pixels to the nearest pixel without data or the image edge)."""
     from scipy import ndimage
-    img = np.nan_to_num(read_primary_fits(mgefit_dir() / name))
+    img = np.nan_to_num(read_primary(mgefit_dir() / name))  # no astropy import: fast
     valid = ~ndimage.binary_opening(img == 0, np.ones((5, 5), bool))
     dist = ndimage.distance_transform_edt(np.pad(valid, 1))[1:-1, 1:-1]
     return img, dist
@@ -275,7 +246,6 @@ def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale:
                 ) -> tuple[np.ndarray, list[str]]:
     """``n_images`` real HST cutouts ``(B, size, size)`` (unit robust max), random field,
     centre, rotation, flip and zoom; also returns the field names."""
-    from scipy import ndimage
     fields = hst_fields()
     out = np.zeros((n_images, size, size), np.float32)
     names = []
@@ -295,17 +265,28 @@ def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale:
         else:
             cy = rng.uniform(reach, h - reach)
             cx = rng.uniform(reach, w - reach)
-        t = (np.arange(size) - (size - 1) / 2.0) * ratio
-        gx, gy = np.meshgrid(t, t)
-        if flip:
-            gx = -gx
-        ca, sa = np.cos(ang), np.sin(ang)
-        rows = cy + sa * gx + ca * gy
-        cols = cx + ca * gx - sa * gy
-        src = img if ratio < 1.5 else ndimage.gaussian_filter(img, 0.4 * ratio)
-        out[i] = ndimage.map_coordinates(src, [rows, cols], order=1, mode="constant", cval=0.0)
+        out[i] = resample_crop(img, cy, cx, size, ratio, ang, flip)
         names.append(name)
     return out, names
+
+
+def resample_crop(img: np.ndarray, cy: float, cx: float, size: int, ratio: float, angle: float,
+                  flip: bool, *, mode: str = "constant") -> np.ndarray:
+    """A ``size x size`` resampling of ``img`` centred on ``(cy, cx)`` (row, column, field
+    pixels): ``ratio`` field pixels per output pixel, rotated by ``angle`` [rad], mirrored when
+    ``flip``. Bilinear; a field shrunk by ``ratio >= 1.5`` is Gaussian-smoothed first (against
+    aliasing). Outside the field: ``mode`` of ``scipy.ndimage.map_coordinates`` ("constant": 0,
+    "nearest": the edge pixel)."""
+    from scipy import ndimage
+    t = (np.arange(size) - (size - 1) / 2.0) * ratio
+    gx, gy = np.meshgrid(t, t)
+    if flip:
+        gx = -gx
+    ca, sa = math.cos(angle), math.sin(angle)
+    rows = cy + sa * gx + ca * gy
+    cols = cx + ca * gx - sa * gy
+    src = img if ratio < 1.5 else ndimage.gaussian_filter(img, 0.4 * ratio)
+    return ndimage.map_coordinates(src, [rows, cols], order=1, mode=mode, cval=0.0)
 
 
 @functools.lru_cache(maxsize=8)

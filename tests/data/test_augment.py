@@ -259,6 +259,8 @@ def test_sequence_label_fn_gets_the_batch_transforms():
     assert np.all(y[:, 2] == 0)        # shear is off for label-aware augmentation
     assert np.abs(y[:, 1]).max() > 0
     assert np.array_equal(y[:, 0], seq.order()[4:8])
+    (idx, t), = calls                  # one call for the batch, with its own transforms
+    assert np.array_equal(idx, seq.order()[4:8]) and t.angle.shape == (4,)
     with pytest.raises(ValueError, match="targets or a label_fn"):
         AugmentedSequence(np.zeros((4, 8, 8)), None)
     assert rng_for(1, "augment", 0, 0, 0).random() == rng_for(1, "augment", 0, 0, 0).random()

@@ -8,7 +8,7 @@ import pytest
 
 from .score_helpers import bad_files, blob, write_fits, write_list
 from lensfind.score.reader import (
-    CandidateListError, CutoutError, conform, load_cutout, read_image, row_problem,
+    CandidateListError, CutoutError, conform, load_cutout, row_problem,
     scan_candidates)
 
 SHAPE = (40, 40)
@@ -63,21 +63,6 @@ def test_scan_counts_rows_finds_repeats_and_keeps_bom_and_case(tmp_path):
 
 
 # ------------------------------------------------------------------------------ cutout files
-
-def test_fast_fits_path_matches_astropy_for_plain_and_scaled_files(tmp_path):
-    from astropy.io import fits
-    img = blob(40, 1)
-    write_fits(tmp_path / "f32.fits", img)
-    write_fits(tmp_path / "f64.fits", img.astype(np.float64))
-    hdu = fits.PrimaryHDU(np.round(img * 10).astype(np.int16))
-    hdu.header["BSCALE"], hdu.header["BZERO"] = 0.1, 5.0
-    hdu.writeto(tmp_path / "i16.fits")
-    write_fits(tmp_path / "cube.fits", img[None])
-    for name in ("f32", "f64", "i16", "cube"):
-        ours = read_image(tmp_path / f"{name}.fits")
-        ref = np.asarray(fits.getdata(tmp_path / f"{name}.fits"), np.float32).reshape(40, 40)
-        np.testing.assert_array_equal(ours, ref, err_msg=name)
-
 
 @pytest.mark.filterwarnings("ignore")
 def test_every_kind_of_bad_file_gets_its_status_and_reason(tmp_path):
