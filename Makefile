@@ -23,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/lensfind demo --out demo-output
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/lensfind demo --out demo-output
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -56,7 +56,6 @@ def stage_find(state: DemoState) -> list[str]:
     exp, dataset = state.results["find"]
     result = run_cv(exp, runs_root=state.runs, dataset=dataset)
     state.results["find_run"] = result.run_dir
-    print((result.run_dir / "summary.md").read_text(), flush=True)
     return [f"run: {result.run_dir}", f"table: {result.run_dir / 'summary.md'}",
             f"ROC curves: {result.run_dir / 'plots' / 'roc.png'}"]
 
@@ -70,7 +69,6 @@ def stage_regress(state: DemoState) -> list[str]:
     dataset = load_dataset(exp, cache_dir=state.out / "data")
     result = run_cv(exp, runs_root=state.runs, dataset=dataset)
     state.results["regress_run"] = result.run_dir
-    print((result.run_dir / "summary.md").read_text(), flush=True)
     plots = sorted((result.run_dir / "plots").glob("*.png"))
     return [f"run: {result.run_dir}", f"table: {result.run_dir / 'summary.md'}"] + [
         f"plot: {p}" for p in plots]
