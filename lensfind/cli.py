@@ -124,7 +124,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lensfind", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="lensfind", description="Find strong gravitational lenses in telescope cutouts and "
+        "measure them: simulate, cross-validate, tune, score.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
         add_arguments(sub.add_parser(name, help=help_text, description=help_text))

@@ -94,7 +94,9 @@ def stage_score(state: DemoState) -> list[str]:
     out = state.out / "scores" / "candidates.csv"
     result = score_candidates(EXAMPLES, models, out, options=ScoreOptions(mc_samples=5))
     print(result.summary(), flush=True)
-    return [f"scores: {out}"]
+    grades = out.with_suffix(".grades.md")
+    print(grades.read_text(), flush=True)
+    return [f"scores: {out}", f"grade table: {grades}", f"top candidates: {out.with_suffix('.top.png')}"]
 
 
 STAGES: dict[str, Callable[[DemoState], list[str]]] = {
