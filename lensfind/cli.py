@@ -23,7 +23,7 @@ def _experiment_args(p: argparse.ArgumentParser) -> None:
 
 def _simulate_args(p: argparse.ArgumentParser) -> None:
     _experiment_args(p)
-    p.add_argument("--out", help="HDF5 file to write (default: the cache data/generated/<name>-<hash>.h5, reused if complete)")
+    p.add_argument("--out", help="HDF5 file to write (default: the cache data/generated/sim-<hash>.h5, reused if complete)")
     p.add_argument("--fits-dir", help="also export FITS cutouts and a CSV index to this folder")
 
 

@@ -1,7 +1,7 @@
 """Make data sets from experiment files: ``lensfind simulate`` and the cache used by training.
 
 A set is determined by the experiment's ``[simulation]`` table and its seed. :func:`ensure_dataset`
-simulates it once and keeps it under ``data/generated/<name>-<hash>.h5`` (``hash`` covers the
+simulates it once and keeps it under ``data/generated/sim-<hash>.h5`` (``hash`` covers the
 simulation settings, the seed, the set format and the lensfind version), so every run of the
 same experiment -- and every experiment with the same simulation -- reuses the file.
 """
@@ -47,9 +47,9 @@ def cache_key(exp) -> str:
 
 
 def cache_path(exp, cache_dir: str | Path | None = None) -> Path:
-    """``data/generated/<name>-<cache_key>.h5`` for this experiment."""
+    """``data/generated/sim-<cache_key>.h5``: shared by every experiment with the same simulation."""
     folder = Path(cache_dir) if cache_dir is not None else data_root() / "generated"
-    return folder / f"{exp.experiment.name}-{cache_key(exp)}.h5"
+    return folder / f"sim-{cache_key(exp)}.h5"
 
 
 def simulate_to(exp, path: str | Path, *, progress: bool = True,
@@ -126,7 +126,7 @@ def simulate_command(args) -> int:
     """``lensfind simulate EXPERIMENT.toml [--small] [--set K=V] [--out X.h5] [--fits-dir DIR]``.
 
     Without ``--out`` the set goes to the cache that training reuses
-    (``data/generated/<name>-<hash>.h5``) and an existing complete file there is kept.
+    (``data/generated/sim-<hash>.h5``) and an existing complete file there is kept.
     """
     from lensfind.config import load_experiment
     exp = load_experiment(args.experiment, small=getattr(args, "small", False),

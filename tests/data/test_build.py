@@ -79,7 +79,7 @@ def test_default_output_is_the_cache_and_is_reused(tiny_toml, tiny_exp, tmp_path
     assert cli.main(["simulate", str(tiny_toml)]) == 0
     path = cache_path(tiny_exp)
     assert path.parent == tmp_path / "data" / "generated"
-    assert re.fullmatch(r"tiny-[0-9a-f]{10}\.h5", path.name) and path.is_file()
+    assert re.fullmatch(r"sim-[0-9a-f]{10}\.h5", path.name) and path.is_file()
     monkeypatch.setattr(build, "simulate_to", lambda *a, **k: pytest.fail("simulated again"))
     assert cli.main(["simulate", str(tiny_toml)]) == 0
     assert "reusing it" in capsys.readouterr().out
@@ -95,6 +95,8 @@ def test_ensure_dataset_caches_by_simulation_and_seed(tiny_exp, tmp_path, monkey
     assert ensure_dataset(tiny_exp, cache_dir=tmp_path, progress=False) == p1 and len(calls) == 1
     # training settings do not change the set; the seed and the simulation do
     assert cache_key(tiny_exp.replace(train={"epochs": 1})) == cache_key(tiny_exp)
+    renamed = tiny_exp.replace(experiment={"name": "another-experiment"})
+    assert ensure_dataset(renamed, cache_dir=tmp_path, progress=False) == p1 and len(calls) == 1
     assert cache_key(tiny_exp.replace(experiment={"seed": 8})) != cache_key(tiny_exp)
     other = tiny_exp.replace(simulation={"n_lenses": 3})
     assert cache_key(other) != cache_key(tiny_exp)
