@@ -11,7 +11,7 @@ export PYTHONUNBUFFERED = 1
 
 SMALL_FLAG := $(if $(SMALL),--small,)
 
-.PHONY: install demo test
+.PHONY: install demo test test-jax
 
 install: $(STAMP)
 
@@ -27,6 +27,23 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-jax
+
+# make test-jax [JAX_PYTEST_ARGS=...]: the model, training and scoring paths again with
+# KERAS_BACKEND=jax and TensorFlow made unimportable (tests/no_tensorflow.py), as on a JAX-only
+# GPU machine; about 3 minutes on 2 CPU cores. `make test` runs it after the main run.
+JAX_TESTS := tests/test_probabilistic.py tests/zoo/test_layers.py \
+	tests/zoo/test_regression_heads.py 'tests/zoo/test_backbones.py::test_every_backbone_builds_and_predicts[lensflow]' \
+	tests/train/test_distribute.py tests/train/test_checkpoint_interval.py \
+	tests/train/test_cv.py::test_tiny_cv_learns_and_writes_a_complete_run_directory \
+	tests/train/test_cv.py::test_saved_models_load_safely_and_reproduce_the_out_of_fold_scores \
+	tests/score/test_score_runner.py
+JAX_DESELECT := not test_killed_run_resumes_to_the_same_file
+JAX_PYTEST_ARGS ?=
+
+test-jax: install
+	KERAS_BACKEND=jax JAX_PLATFORMS=cpu $(BIN)/python -m pytest -p tests.no_tensorflow \
+		$(JAX_TESTS) -k "$(JAX_DESELECT)" $(JAX_PYTEST_ARGS)
 
 # ---- lens finding by k-fold cross-validation (thesis Table 5-1) ---------------------------------
 # make cv-xception [SMALL=1]: one experiment (resumes an unfinished run; a finished one is only

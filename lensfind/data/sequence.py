@@ -11,7 +11,10 @@ The current epoch is set by :class:`EpochSetter` (a callback) at the start of ev
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -19,6 +22,31 @@ import numpy as np
 from lensfind.data.augment import Transform, apply_transforms, random_transforms, rng_for
 
 LabelFn = Callable[[np.ndarray, Transform], np.ndarray]
+
+#: environment variable overriding :func:`default_workers`
+WORKERS_ENV = "LENSFIND_DATA_WORKERS"
+
+
+def default_workers() -> int:
+    """Threads preparing training batches ahead of the model (:class:`AugmentedSequence`).
+
+    ``$LENSFIND_DATA_WORKERS`` if set, else half the CPU cores, at most 8 (1 on a 2-core
+    machine: batches are then made when Keras asks for them). The resampling of
+    :func:`~lensfind.data.augment.apply_transforms` releases the GIL, so threads scale; batches
+    are pure functions of ``(seed, fold, epoch, batch)``, so the number of threads never
+    changes what is trained.
+    """
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} = {value!r} is invalid: expected an integer >= 1") \
+                from None
+        if n < 1:
+            raise ValueError(f"{WORKERS_ENV} = {value!r} is invalid: expected an integer >= 1")
+        return n
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
 class AugmentedSequence(keras.utils.PyDataset):
@@ -36,13 +64,22 @@ class AugmentedSequence(keras.utils.PyDataset):
         label_fn: ``label_fn(batch_indices, transform) -> targets`` for label-aware augmentation
             (regression: see :func:`lensfind.data.augment.transform_params`); shear is then off.
         fill_mode: edge handling of the resampling (``"mirror"`` or ``"nearest"``).
+        threads: threads making the next batches of the epoch while the model trains on this
+            one (default :func:`default_workers`; 1: none). Keras' own ``workers`` option is
+            not used for this: its queue carries batches over from one epoch to the next,
+            which breaks the epoch of :class:`EpochSetter`.
+        **kwargs: other ``keras.utils.PyDataset`` options.
     """
 
     def __init__(self, images: np.ndarray, targets: np.ndarray | None, indices=None, *,
                  batch_size: int = 32, seed: int = 0, fold: int = 0, augment=None,
                  shuffle: bool = True, label_fn: LabelFn | None = None,
-                 fill_mode: str = "mirror", **kwargs):
+                 fill_mode: str = "mirror", threads: int | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.threads = default_workers() if threads is None else max(1, int(threads))
+        self._pool: ThreadPoolExecutor | None = None
+        self._ahead: dict[tuple[int, int], Future] = {}
+        self._lock = threading.Lock()
         if targets is None and label_fn is None:
             raise ValueError("AugmentedSequence needs targets or a label_fn")
         self.images = images
@@ -94,7 +131,36 @@ class AugmentedSequence(keras.utils.PyDataset):
         return x, np.asarray(y)
 
     def __getitem__(self, i: int):
-        return self.batch(int(i))
+        i = int(i)
+        if self.threads <= 1:
+            return self.batch(i)
+        epoch = self.epoch
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads,
+                                                thread_name_prefix="lensfind-batches")
+            future = self._ahead.pop((epoch, i), None)
+            # forget what this epoch no longer needs (another epoch, batches before i)
+            for key in [k for k in self._ahead if k[0] != epoch or k[1] < i]:
+                self._ahead.pop(key).cancel()
+            for j in range(i + 1, min(len(self), i + 1 + 2 * self.threads)):
+                if (epoch, j) not in self._ahead:
+                    self._ahead[(epoch, j)] = self._pool.submit(self.batch, j, epoch)
+        return future.result() if future is not None else self.batch(i, epoch)
+
+    def __getstate__(self):  # e.g. Keras multiprocessing workers: no pool, no futures
+        state = dict(self.__dict__)
+        state.update(_pool=None, _ahead={}, _lock=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class EpochSetter(keras.callbacks.Callback):

@@ -74,6 +74,11 @@ def _forward(model):
         import tensorflow as tf
         fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         return lambda x: fn(tf.convert_to_tensor(x))
+    if keras.backend.backend() == "jax":
+        # compiled by Keras (jax.jit, once per batch shape; batches here are padded to one
+        # shape); the dropout generators' states are read from and written back to the
+        # model's variables, so reseeding and MC mode switches (set_mc_dropout) apply
+        return model.predict_on_batch
     return lambda x: model(x, training=False)
 
 

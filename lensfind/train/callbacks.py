@@ -139,6 +139,14 @@ def set_rng_states(model: keras.Model, states: list[list[int]]) -> None:
 class FoldCheckpoint(keras.callbacks.Callback):
     """After every epoch: best weights (if improved), ``checkpoint.keras`` and ``state.json``.
 
+    With ``every_s > 0`` (``train.checkpoint_every_s``) the files are written only when at
+    least ``every_s`` seconds have passed since the last write, and always after the last
+    epoch (also an early stop): for short epochs on a fast GPU, where writing a large model
+    every epoch would cost much of the time. Best weights of skipped epochs are kept in memory
+    until the next write. A killed fold then resumes from the last write and repeats the
+    epochs after it -- with the same result, batches and dropout masks being pure functions
+    of seed, fold, epoch and batch.
+
     Written as a journal (``new.*`` files, ``new.state.json`` last, then renamed; see
     :func:`lensfind.train.rundir.recover_fold`), so a kill at any instant resumes from the last
     complete epoch.
@@ -150,11 +158,12 @@ class FoldCheckpoint(keras.callbacks.Callback):
             epoch's weights are final and no best weights are kept).
         history: per-epoch logs so far (resumed from ``state.json``); appended to.
         extra: more JSON-able state saved with every epoch (e.g. the monitor name).
+        every_s: least seconds between two writes (0: after every epoch).
     """
 
     def __init__(self, folder: Path, *, epochs: int, early_stopping: ResumableEarlyStopping | None,
                  history: list[dict], extra: dict | None = None,
-                 on_saved: Callable[[int], None] | None = None):
+                 on_saved: Callable[[int], None] | None = None, every_s: float = 0.0):
         super().__init__()
         self.folder = Path(folder)
         self.epochs = epochs
@@ -162,6 +171,9 @@ class FoldCheckpoint(keras.callbacks.Callback):
         self.history = history
         self.extra = extra or {}
         self.on_saved = on_saved
+        self.every_s = float(every_s)
+        self._last_write = time.monotonic()
+        self._pending_best: list | None = None  # best weights of an epoch not yet written
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -170,9 +182,24 @@ class FoldCheckpoint(keras.callbacks.Callback):
         self.history.append(entry)
         names = []
         es = self.early_stopping
+        final = bool(self.model.stop_training) or epoch + 1 >= self.epochs
+        if self.every_s > 0 and not final and \
+                time.monotonic() - self._last_write < self.every_s:
+            if es is not None and es.improved:
+                self._pending_best = self.model.get_weights()
+            return
         if es is not None and es.improved:
             self.model.save_weights(self.folder / pending_name(BEST_WEIGHTS))
             names.append(BEST_WEIGHTS)
+        elif self._pending_best is not None:  # an earlier skipped epoch was the best
+            current = self.model.get_weights()
+            self.model.set_weights(self._pending_best)
+            try:
+                self.model.save_weights(self.folder / pending_name(BEST_WEIGHTS))
+            finally:
+                self.model.set_weights(current)
+            names.append(BEST_WEIGHTS)
+        self._pending_best = None
         self.model.save(self.folder / pending_name(CHECKPOINT))
         names.append(CHECKPOINT)
         state = {
@@ -187,6 +214,7 @@ class FoldCheckpoint(keras.callbacks.Callback):
         atomic_write_text(self.folder / pending_name(STATE), json.dumps(state, indent=1) + "\n")
         names.append(STATE)
         commit_files(self.folder, names)
+        self._last_write = time.monotonic()
         if self.on_saved is not None:
             self.on_saved(epoch)
 

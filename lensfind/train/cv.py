@@ -408,6 +408,7 @@ def _run_fold(exp, task: Task, dataset, run: RunDir, fold: Fold, val: np.ndarray
 
     from lensfind.data.sequence import AugmentedSequence
     from lensfind.train.callbacks import BEST_WEIGHTS, CHECKPOINT
+    from lensfind.train.distribute import set_random_seed
     from lensfind.train.fit import FINAL_MODEL, fit_fold
 
     k = exp.train.folds
@@ -417,7 +418,7 @@ def _run_fold(exp, task: Task, dataset, run: RunDir, fold: Fold, val: np.ndarray
                       test=fold.test, folder=folder)
     label = f"[{exp.name} fold {fold.index + 1}/{k}]"
     keras.backend.clear_session()
-    keras.utils.set_random_seed(_seed(exp.seed, "init", fold.index))
+    set_random_seed(_seed(exp.seed, "init", fold.index))  # no TensorFlow import under JAX
     targets, label_fn = task.train_targets(ctx)
     seq = AugmentedSequence(dataset.images, targets, train_fit, batch_size=exp.train.batch_size,
                             seed=exp.seed, fold=fold.index, augment=exp.train.augment,
@@ -434,7 +435,9 @@ def _run_fold(exp, task: Task, dataset, run: RunDir, fold: Fold, val: np.ndarray
                       seq, (x_val, y_val), folder,
                       epochs=exp.train.epochs, patience=exp.train.patience,
                       monitor=task.monitor, mode=task.mode, batch_size=exp.train.batch_size,
-                      callbacks=callbacks, progress=progress, label=label, stream=out)
+                      callbacks=callbacks, progress=progress, label=label, stream=out,
+                      precision=exp.train.mixed_precision, distribute=exp.train.distribute,
+                      checkpoint_every_s=exp.train.checkpoint_every_s)
     model = result.model
     columns = task.predict(ctx, model)
     metrics = task.fold_metrics(ctx, columns)

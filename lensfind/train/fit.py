@@ -84,7 +84,8 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
              epochs: int, patience: int, monitor: str = "val_loss", mode: str = "min",
              batch_size: int = 32, callbacks: Sequence[keras.callbacks.Callback] = (),
              progress: bool = True, label: str = "", tensorboard: bool = True,
-             stream=None) -> FitResult:
+             stream=None, precision: str = "float32", distribute: str = "none",
+             checkpoint_every_s: float = 0.0) -> FitResult:
     """Train on ``train_data`` (a :class:`~lensfind.data.sequence.AugmentedSequence`),
     validating on ``validation_data`` (``(x, y)`` arrays), resuming from ``folder``.
 
@@ -102,7 +103,26 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
         label: prefix of progress lines, e.g. ``"fold 2/7"``.
         tensorboard: write TensorBoard logs when possible.
         stream: where progress goes (default stdout).
+        precision, distribute: ``train.mixed_precision`` and ``train.distribute``; the model is
+            built (or resumed) and fitted inside
+            :func:`~lensfind.train.distribute.training_scope` with them.
+        checkpoint_every_s: least seconds between two checkpoints (0: every epoch; see
+            :class:`~lensfind.train.callbacks.FoldCheckpoint`).
     """
+    from lensfind.train.distribute import training_scope
+
+    with training_scope(precision, distribute, batch_size=batch_size) as plan:
+        return _fit(plan, build, train_data, validation_data, folder, epochs=epochs,
+                    patience=patience, monitor=monitor, mode=mode, batch_size=batch_size,
+                    callbacks=callbacks, progress=progress, label=label,
+                    tensorboard=tensorboard, stream=stream,
+                    checkpoint_every_s=checkpoint_every_s)
+
+
+def _fit(plan, build, train_data, validation_data, folder, *, epochs, patience, monitor, mode,
+         batch_size, callbacks, progress, label, tensorboard, stream,
+         checkpoint_every_s) -> FitResult:
+    """The body of :func:`fit_fold`, inside its training scope ``plan``."""
     from lensfind.data.sequence import EpochSetter
 
     folder = Path(folder)
@@ -142,15 +162,17 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
     if es is not None:
         cbs.append(es)
     cbs.append(FoldCheckpoint(folder, epochs=epochs, early_stopping=es, history=history,
-                              extra={"monitor": monitor, "mode": mode}))
+                              extra={"monitor": monitor, "mode": mode},
+                              every_s=checkpoint_every_s))
     if progress:
         cbs.append(ProgressLogger(label, epochs, stream=stream))
     cbs.extend(callbacks)
 
     if not finished and start < epochs:
-        model.fit(train_data, validation_data=validation_data, epochs=epochs,
+        fit_data, fit_validation = plan.adapt(train_data, validation_data)
+        model.fit(fit_data, validation_data=fit_validation, epochs=epochs,
                   initial_epoch=start, shuffle=False, verbose=0, callbacks=cbs,
-                  validation_batch_size=batch_size)
+                  validation_batch_size=plan.validation_batch_size(batch_size))
         state = json.loads((folder / STATE).read_text(encoding="utf-8"))
         es_state = state.get("early_stopping") or {}
 

@@ -43,8 +43,8 @@ RUN_FILE = "run.json"
 EXPERIMENT_FILE = "experiment.toml"
 FOLDS_FILE = "folds.json"
 DONE = "DONE"
-VERSION_PACKAGES = ("lensfind", "numpy", "scipy", "scikit-learn", "keras", "tensorflow", "h5py",
-                    "matplotlib")
+VERSION_PACKAGES = ("lensfind", "numpy", "scipy", "scikit-learn", "keras", "tensorflow", "jax",
+                    "jaxlib", "h5py", "matplotlib")
 
 
 class RunError(ValueError):

@@ -49,6 +49,7 @@ def holdout_fit(exp, folder: str | Path, *, dataset=None, callbacks: Sequence = 
     from lensfind.data.augment import derive_seed
     from lensfind.data.sequence import AugmentedSequence
     from lensfind.train.cv import FoldContext, check_experiment
+    from lensfind.train.distribute import set_random_seed
     from lensfind.train.fit import fit_fold
     from lensfind.train.rundir import write_json
     from lensfind.zoo.model import build_model, compile_model
@@ -64,7 +65,7 @@ def holdout_fit(exp, folder: str | Path, *, dataset=None, callbacks: Sequence = 
                       folder=folder)
     folder.mkdir(parents=True, exist_ok=True)
     keras.backend.clear_session()
-    keras.utils.set_random_seed(derive_seed(exp.seed, "init", 0))
+    set_random_seed(derive_seed(exp.seed, "init", 0))
     targets, label_fn = task.train_targets(ctx)
     seq = AugmentedSequence(dataset.images, targets, train, batch_size=exp.train.batch_size,
                             seed=exp.seed, fold=0, augment=exp.train.augment, shuffle=True,
@@ -85,7 +86,9 @@ def holdout_fit(exp, folder: str | Path, *, dataset=None, callbacks: Sequence = 
     result = fit_fold(build, seq, (x_val, y_val), folder, epochs=exp.train.epochs,
                       patience=exp.train.patience, monitor=task.monitor, mode=task.mode,
                       batch_size=exp.train.batch_size, callbacks=callbacks, progress=progress,
-                      label=label, tensorboard=False, stream=out)
+                      label=label, tensorboard=False, stream=out,
+                      precision=exp.train.mixed_precision, distribute=exp.train.distribute,
+                      checkpoint_every_s=exp.train.checkpoint_every_s)
     # score the validation part as the "test" of this fit, without a separate recalibration
     # split (that would be the same images again)
     scored = dataclasses.replace(ctx, val=np.zeros(0, np.int64))

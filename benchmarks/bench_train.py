@@ -1,0 +1,416 @@
+"""Training throughput: lensfind's cross-validation training step vs a bare ``Model.fit``.
+
+For each backbone, both sides train the same network (``build_model`` + ``compile_model`` from
+the same seed, so the same weights) on the same images:
+
+* bare Keras: ``model.fit(x_train, y_train, batch_size, validation_data=(x_val, y_val),
+  shuffle=True)`` on in-memory arrays, no augmentation, no callbacks;
+* lensfind: :func:`lensfind.train.fit.fit_fold` exactly as ``run_cv`` calls it -- the
+  :class:`~lensfind.data.sequence.AugmentedSequence` (a ``keras.utils.PyDataset``: per-epoch
+  reshuffle, rotation/zoom/shear/flip augmentation of every batch), the same validation arrays,
+  early stopping with best weights, a ``.keras`` checkpoint and ``state.json`` every epoch,
+  CSV and TensorBoard logs (TensorFlow backend), progress lines; under ``train.mixed_precision``
+  and ``train.distribute`` when given.
+
+Both run ``--epochs`` epochs; an epoch's time is taken between the ends of consecutive epochs
+(validation and, for lensfind, the checkpoint included), the first epoch (tracing and
+compilation) is left out, and the faster of ``--repeats`` alternating runs of each side is
+kept (the CPU may be shared). images/s = training images of an epoch / epoch time. The
+"without checkpoints" ratio also subtracts the time lensfind's end-of-epoch disk work took
+(checkpoint, best weights, ``state.json``, CSV log): the training steps and data pipeline alone.
+
+FLOPs: counted analytically from the layer shapes (multiply-adds of every convolution --
+plain, depthwise, separable, transposed -- and dense layer, times 2; batch norm, activations,
+pooling and resizing are not counted, typically a few per cent), forward pass of one image.
+A training step is taken as 3x the forward FLOPs (forward + backward through activations and
+weights: the usual estimate). On JAX the XLA cost analysis of the compiled forward pass is
+printed alongside as a cross-check (``--no-xla-flops`` to skip it).
+
+Fraction of peak (model FLOP utilisation) = 3 x forward FLOPs x images/s / peak. ``--peak-tflops``
+defaults: NVIDIA H100 SXM dense tensor-core peak 989 TFLOP/s for bf16/fp16
+(``--precision mixed_bfloat16``/``mixed_float16``) and 495 TFLOP/s (TF32) for float32 when a GPU
+is found (H200: the same figures); on a CPU the nominal cores x clock x FLOP/cycle (32 per cycle
+with AVX2 FMA, 64 with AVX-512 FMA, float32) from /proc/cpuinfo -- a rough figure.
+
+    python benchmarks/bench_train.py                                 # CPU: small settings
+    python benchmarks/bench_train.py lensflow xception --n 1024 --epochs 4
+    KERAS_BACKEND=jax python benchmarks/bench_train.py lensflow efficientnet_b0 xception \\
+        --input-size default --n 8192 --batch-size 128 --precision mixed_bfloat16    # a GPU
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+DEFAULT_BACKBONES = ("lensflow", "efficientnet_b0", "xception")
+#: dense tensor-core peaks of an H100 SXM (H200: same compute), TFLOP/s
+GPU_PEAK_TFLOPS = {"mixed_bfloat16": 989.0, "mixed_float16": 989.0, "float32": 495.0}
+
+
+# --------------------------------------------------------------------------------- FLOPs
+
+def _shape(tensor) -> tuple:
+    return tuple(int(d) if d is not None else 1 for d in tensor.shape)
+
+
+def count_flops(model) -> dict[str, float]:
+    """Forward FLOPs of one image (2 x multiply-adds of conv and dense layers), by layer kind."""
+    import keras
+    L = keras.layers
+    out: dict[str, float] = {}
+
+    def add(kind, macs):
+        out[kind] = out.get(kind, 0.0) + 2.0 * float(macs)
+
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.Model) or not hasattr(layer, "_inbound_nodes") \
+                or not layer._inbound_nodes:
+            continue
+        try:
+            x, y = _shape(layer.input), _shape(layer.output)
+        except (AttributeError, ValueError, TypeError):
+            continue
+        if isinstance(layer, L.SeparableConv2D):
+            kh, kw = layer.kernel_size
+            cin, dm = x[-1], layer.depth_multiplier
+            add("separable", y[1] * y[2] * cin * dm * (kh * kw + y[-1]))
+        elif isinstance(layer, L.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            add("depthwise", y[1] * y[2] * y[-1] * kh * kw)
+        elif isinstance(layer, L.Conv2DTranspose):
+            kh, kw = layer.kernel_size
+            add("conv_transpose", x[1] * x[2] * x[-1] * kh * kw * y[-1])
+        elif isinstance(layer, L.Conv2D):
+            kh, kw = layer.kernel_size
+            add("conv", y[1] * y[2] * y[-1] * kh * kw * x[-1] // max(1, layer.groups))
+        elif isinstance(layer, L.Dense):
+            add("dense", int(np.prod(x[1:-1] or (1,))) * x[-1] * y[-1])
+    out["total"] = sum(out.values())
+    return out
+
+
+def xla_forward_flops(model, input_shape) -> float | None:
+    """FLOPs of one image's forward pass from XLA's cost analysis (JAX backend only)."""
+    import keras
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+    tv = [v.value for v in model.trainable_variables]
+    ntv = [v.value for v in model.non_trainable_variables]
+
+    def forward(tv, ntv, x):
+        return model.stateless_call(tv, ntv, x, training=False)[0]
+
+    x = jax.ShapeDtypeStruct((8,) + tuple(input_shape), "float32")
+    cost = jax.jit(forward).lower(tv, ntv, x).compile().cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else {}
+    flops = (cost or {}).get("flops")
+    return None if flops is None else float(flops) / 8
+
+
+# --------------------------------------------------------------------------------- peak
+
+def default_peak_tflops(precision: str) -> tuple[float, str]:
+    """``(TFLOP/s, description)`` of the device the backend trains on."""
+    import keras
+    backend = keras.backend.backend()
+    gpu = False
+    if backend == "jax":
+        import jax
+        gpu = jax.devices()[0].platform == "gpu"
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        gpu = bool(tf.config.list_logical_devices("GPU"))
+    if gpu:
+        return GPU_PEAK_TFLOPS[precision], f"H100 dense {precision} peak (assumed; --peak-tflops)"
+    cores = os.cpu_count() or 1
+    mhz, per_cycle = 2000.0, 32
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        mhz = max(float(line.split(":")[1]) for line in text.splitlines()
+                  if line.startswith("cpu MHz"))
+        per_cycle = 64 if " avx512f" in text else 32
+    except (OSError, ValueError):
+        pass
+    peak = cores * mhz * 1e6 * per_cycle / 1e12
+    return peak, (f"CPU nominal: {cores} cores x {mhz / 1e3:.2f} GHz x {per_cycle} float32 "
+                  "FLOP/cycle")
+
+
+# --------------------------------------------------------------------------------- data
+
+def make_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` cutouts in electrons: sky + noise, a galaxy, and a ring for the "lenses"."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2.0
+    r = np.hypot(xx, yy)
+    labels = (np.arange(n) % 2).astype(np.int32)
+    galaxy = 400.0 * np.exp(-r / 4.0)
+    ring = 150.0 * np.exp(-0.5 * ((r - 12.0) / 2.0) ** 2)
+    images = 100.0 + rng.normal(0.0, 10.0, (n, size, size)) + galaxy
+    images[labels == 1] += ring
+    return images.astype(np.float32), labels
+
+
+_BOOKKEEPING = {"seconds": 0.0}
+
+
+def instrument_bookkeeping() -> None:
+    """Time the end-of-epoch disk work of lensfind's fit (checkpoint, best weights, state.json,
+    CSV log) into ``_BOOKKEEPING`` (the steps' throughput is then reported without it too)."""
+    import keras
+
+    from lensfind.train import callbacks as C
+
+    def timed(cls):
+        original = cls.on_epoch_end
+        if getattr(original, "_bench_timed", False):
+            return
+
+        def on_epoch_end(self, epoch, logs=None):
+            t = time.perf_counter()
+            try:
+                return original(self, epoch, logs)
+            finally:
+                _BOOKKEEPING["seconds"] += time.perf_counter() - t
+        on_epoch_end._bench_timed = True
+        cls.on_epoch_end = on_epoch_end
+
+    for cls in (C.FoldCheckpoint, keras.callbacks.CSVLogger):
+        timed(cls)
+
+
+class EpochEnds:
+    """Callback: ``perf_counter`` at the start of training and at the end of every epoch."""
+
+    def __new__(cls):
+        import keras
+
+        class _EpochEnds(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.times: list[float] = []
+
+            def on_train_begin(self, logs=None):
+                self.times = [time.perf_counter()]
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.times.append(time.perf_counter())
+
+            def epoch_seconds(self) -> list[float]:
+                return [b - a for a, b in zip(self.times, self.times[1:])]
+
+        return _EpochEnds()
+
+
+# --------------------------------------------------------------------------------- one backbone
+
+def experiment(backbone: str, args):
+    from lensfind.config import Experiment
+    from lensfind.zoo.backbones import BACKBONES
+    spec = BACKBONES[backbone]
+    small = max(spec.min_size, 32) if spec.stem else max(spec.min_size, args.size)
+    size = {"small": small, "default": 0}.get(args.input_size)
+    size = int(args.input_size) if size is None else size
+    train = {"batch_size": args.batch_size, "epochs": args.epochs, "patience": 5,
+             "learning_rate": 1e-4, "mixed_precision": args.precision,
+             "distribute": args.distribute, "checkpoint_every_s": args.checkpoint_every_s}
+    if args.jit_compile != "auto":
+        train["jit_compile"] = args.jit_compile == "true"
+    return Experiment().replace(
+        experiment={"name": f"bench-train-{backbone}"},
+        model={"backbone": backbone, "regime": args.regime, "weights": "none",
+               "input_size": size},
+        train=train)
+
+
+def bench_backbone(backbone: str, args, images, labels) -> dict:
+    import keras
+
+    from lensfind.data.sequence import AugmentedSequence
+    from lensfind.train.distribute import set_random_seed, training_scope
+    from lensfind.train.fit import fit_fold
+    from lensfind.zoo.model import build_model, compile_model, resolve_input_size
+
+    exp = experiment(backbone, args)
+    n = len(images)
+    b = args.batch_size
+    n_val = max(b, (n // 10) // b * b)
+    n_train = (n - n_val) // b * b
+    train_idx = np.arange(n_train)
+    x_train = images[:n_train, ..., None]
+    y_train = labels[:n_train]
+    x_val, y_val = images[n - n_val:, ..., None], labels[n - n_val:]
+    input_shape = images.shape[1:] + (1,)
+
+    def build():
+        set_random_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = build_model(config=exp.model, input_shape=input_shape)
+        return compile_model(model, config=exp.model, train=exp.train)
+
+    def bare() -> list[float]:
+        keras.backend.clear_session()
+        timer = EpochEnds()
+        with training_scope(exp.train.mixed_precision, exp.train.distribute,
+                            batch_size=b):
+            model = build()
+            model.fit(x_train, y_train, batch_size=b, epochs=exp.train.epochs,
+                      validation_data=(x_val, y_val), validation_batch_size=b, shuffle=True,
+                      verbose=0, callbacks=[timer])
+        return timer.epoch_seconds()
+
+    def lensfind() -> list[float]:
+        keras.backend.clear_session()
+        set_random_seed(0)
+        timer = EpochEnds()
+        timer.bookkeeping = []
+
+        class Book(keras.callbacks.Callback):  # bookkeeping seconds of each epoch
+            def on_epoch_begin(self, epoch, logs=None):
+                _BOOKKEEPING["seconds"] = 0.0
+
+            def on_epoch_end(self, epoch, logs=None):
+                timer.bookkeeping.append(_BOOKKEEPING["seconds"])
+
+        seq = AugmentedSequence(images, labels, train_idx, batch_size=b, seed=exp.seed,
+                                fold=0, augment=exp.train.augment, shuffle=True,
+                                **args.sequence_kwargs)
+        with tempfile.TemporaryDirectory(prefix="bench_train_") as folder:
+            fit_fold(build, seq, (x_val, y_val), folder, epochs=exp.train.epochs,
+                     patience=exp.train.patience, batch_size=b, callbacks=[Book(), timer],
+                     progress=True, label="bench", stream=io.StringIO(),
+                     precision=exp.train.mixed_precision, distribute=exp.train.distribute,
+                     checkpoint_every_s=exp.train.checkpoint_every_s)
+        steps = [t - k for t, k in zip(timer.epoch_seconds(), timer.bookkeeping)]
+        return timer.epoch_seconds(), steps
+
+    keras.backend.clear_session()
+    with training_scope(exp.train.mixed_precision):
+        model = build()
+    flops = count_flops(model)
+    params = int(model.count_params())
+    xla = None
+    if args.xla_flops:
+        try:
+            xla = xla_forward_flops(model, input_shape)
+        except Exception as err:  # noqa: BLE001 -- a cross-check only
+            print(f"  ({backbone}: XLA cost analysis failed: {err})", file=sys.stderr)
+    del model
+
+    def later(t):
+        return statistics.median(t[1:] if len(t) > 1 else t)
+
+    best = {"bare": [], "lensfind": [], "lensfind_steps": []}
+    for k in range(args.repeats):
+        for name, fn in (("bare", bare), ("lensfind", lensfind)):
+            t = fn()
+            if name == "lensfind":
+                t, steps = t
+                best["lensfind_steps"].append(later(steps))
+            best[name].append(later(t))
+            print(f"  {backbone} repeat {k + 1} {name:8s}: epochs "
+                  + " ".join(f"{s:.2f}" for s in t) + " s -> "
+                  f"{n_train / best[name][-1]:.1f} img/s" + (
+                      f" (without end-of-epoch checkpoint/logs: "
+                      f"{n_train / best['lensfind_steps'][-1]:.1f} img/s)"
+                      if name == "lensfind" else ""), file=sys.stderr, flush=True)
+    rate = {k: n_train / min(v) for k, v in best.items()}
+    return {"backbone": backbone, "input_size": resolve_input_size(exp.model),
+            "params": params, "flops": flops, "xla_flops": xla, "rate": rate,
+            "ratio": rate["lensfind"] / rate["bare"], "n_train": n_train, "n_val": n_val,
+            "pairs": [best["bare"][i] / best["lensfind"][i] for i in range(args.repeats)]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("backbones", nargs="*", default=list(DEFAULT_BACKBONES),
+                   help=f"zoo backbones (default: {' '.join(DEFAULT_BACKBONES)})")
+    p.add_argument("--n", type=int, default=384, help="cutouts, 10%% of them validation "
+                   "(default %(default)s)")
+    p.add_argument("--size", type=int, default=100, help="cutout side (default %(default)s)")
+    p.add_argument("--input-size", default="small",
+                   help="backbone input side: 'small' (CPU: the smallest an ImageNet backbone "
+                        "takes, at least 32; the cutout side for the baselines, as in "
+                        "experiments/cv-lensflow.toml), 'default' (the thesis sizes, e.g. 200 "
+                        "for Xception) or pixels")
+    p.add_argument("--regime", default="random", choices=("random", "finetune", "frozen"))
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=3, help="the first is not timed")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--precision", default="float32",
+                   choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    p.add_argument("--jit-compile", default="auto", choices=("auto", "true", "false"))
+    p.add_argument("--distribute", default="none", choices=("none", "data_parallel"))
+    p.add_argument("--threads", type=int, default=None,
+                   help="batch-making threads of lensfind's sequence (default: "
+                        "$LENSFIND_DATA_WORKERS or half the cores, at most 8)")
+    p.add_argument("--checkpoint-every-s", type=float, default=0.0,
+                   help="train.checkpoint_every_s of lensfind's fit (default 0: every epoch)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="device peak for the utilisation column (default: see the module doc)")
+    p.add_argument("--no-xla-flops", dest="xla_flops", action="store_false")
+    args = p.parse_args(argv)
+    args.sequence_kwargs = {} if args.threads is None else {"threads": args.threads}
+    instrument_bookkeeping()
+
+    import keras
+
+    from lensfind.zoo.backbones import BACKBONES
+    unknown = [b for b in args.backbones if b not in BACKBONES]
+    if unknown:
+        p.error(f"unknown backbone(s) {unknown}: expected some of {', '.join(BACKBONES)}")
+    peak, peak_note = ((args.peak_tflops, "given") if args.peak_tflops
+                       else default_peak_tflops(args.precision))
+    images, labels = make_images(args.n, args.size)
+    rows = []
+    for backbone in args.backbones:
+        rows.append(bench_backbone(backbone, args, images, labels))
+
+    from lensfind.data.sequence import default_workers
+    threads = args.threads or default_workers()
+    print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, precision "
+          f"{args.precision}, distribute {args.distribute}, regime {args.regime}, "
+          f"{threads} batch thread(s), checkpoint every "
+          f"{'epoch' if not args.checkpoint_every_s else f'{args.checkpoint_every_s:g} s'}, "
+          f"{rows[0]['n_train']} training + {rows[0]['n_val']} validation cutouts of "
+          f"{args.size}x{args.size}, batch {args.batch_size}, {args.epochs} epochs (first not "
+          f"timed), best of {args.repeats}; peak {peak:g} TFLOP/s ({peak_note})")
+    xla_col = any(r["xla_flops"] for r in rows)
+    head = ["backbone", "input", "params", "GFLOP/img fwd"] + (["XLA GFLOP/img"] if xla_col
+                                                               else []) + \
+        ["bare Keras img/s", "lensfind img/s", "lensfind / bare", "without checkpoints",
+         "train TFLOP/s", "% of peak"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        fwd = r["flops"]["total"]
+        achieved = 3 * fwd * r["rate"]["lensfind"] / 1e12
+        cells = [r["backbone"], str(r["input_size"]), f"{r['params'] / 1e6:.2f}M",
+                 f"{fwd / 1e9:.3f}"]
+        if xla_col:
+            cells.append("--" if not r["xla_flops"] else f"{r['xla_flops'] / 1e9:.3f}")
+        cells += [f"{r['rate']['bare']:.1f}", f"{r['rate']['lensfind']:.1f}",
+                  f"{r['ratio']:.2f}x",
+                  f"{r['rate']['lensfind_steps'] / r['rate']['bare']:.2f}x",
+                  f"{achieved:.3g}", f"{100 * achieved / peak:.2g}%"]
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
