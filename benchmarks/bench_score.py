@@ -30,20 +30,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 
-def make_run(root: Path, size: int, backbone: str) -> Path:
-    import keras
-
+def make_run(root: Path, size: int, backbone: str, input_size: int | None = None,
+             precision: str = "float32") -> Path:
+    """A finished one-fold run directory of ``backbone`` on ``size`` x ``size`` cutouts,
+    built (as training would) under the dtype policy ``precision``."""
     from lensfind.config import Experiment
+    from lensfind.train.distribute import precision_scope, set_random_seed
     from lensfind.train.rundir import DONE, RunDir
     from lensfind.zoo.model import build_model
     exp = Experiment().replace(
         experiment={"name": f"bench-{backbone}"},
-        model={"backbone": backbone, "weights": "none", "regime": "random", "input_size": size,
+        model={"backbone": backbone, "weights": "none", "regime": "random",
+               "input_size": input_size or size,
                "dense_units": 0 if backbone == "lensflow" else 256, "pool_dropout": 0.0},
-        train={"folds": 2})
+        train={"folds": 2, "mixed_precision": precision})
     run = RunDir.create(root / "runs" / "bench", exp)
-    keras.utils.set_random_seed(0)
-    with warnings.catch_warnings():
+    set_random_seed(0)
+    with warnings.catch_warnings(), precision_scope(precision):
         warnings.simplefilter("ignore")
         model = build_model(config=exp.model, input_shape=(size, size, 1))
     fold = run.fold_dir(0)
@@ -72,8 +75,15 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=2000, help="cutouts (default %(default)s)")
     p.add_argument("--size", type=int, default=100, help="cutout side (default %(default)s)")
     p.add_argument("--backbone", default="lensflow", help="model backbone (default lensflow)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="the backbone's input side after the stem (default: the cutout side)")
+    p.add_argument("--precision", default="float32",
+                   help="dtype policy the model is built with, as train.mixed_precision "
+                        "(a model trained in mixed_bfloat16 also scores in it)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of each side")
-    p.add_argument("--workers", type=int, default=4, help="reader threads of the runner")
+    p.add_argument("--workers", type=int, default=4, help="readers of the runner")
+    p.add_argument("--readers", default="auto", choices=("auto", "threads", "processes"),
+                   help="the runner's readers: threads or processes (default auto)")
     p.add_argument("--chunk-size", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args(argv)
@@ -85,14 +95,15 @@ def main(argv=None) -> int:
         root = Path(tmp)
         rng = np.random.default_rng(0)
         images = (10 + rng.normal(0, 1, (args.n, args.size, args.size))).astype(np.float32)
-        run = make_run(root, args.size, args.backbone)
+        run = make_run(root, args.size, args.backbone, args.input_size, args.precision)
         lst = make_list(root, images, "list")
         warm = make_list(root, images[:64], "warm")
         member = load_member(run)
         model = member.models[0]
         committee = Committee([member], batch_size=args.batch_size)
         options = ScoreOptions(progress=False, chunk_size=args.chunk_size,
-                               workers=args.workers, batch_size=args.batch_size, top=0)
+                               workers=args.workers, readers=args.readers,
+                               batch_size=args.batch_size, top=0)
         x = images[..., None]
 
         def cpu() -> float:
@@ -123,8 +134,10 @@ def main(argv=None) -> int:
                   f"{t_bare[-1] / t_run[-1]:.3f})", file=sys.stderr)
         rate_bare, rate_run = args.n / min(t_bare), args.n / min(t_run)
         pair = sorted(b / r for b, r in zip(t_bare, t_run))
-        print(f"model: {args.backbone} {args.size}x{args.size}, {args.n} cutouts, batch "
-              f"{args.batch_size}, chunk {args.chunk_size}, {args.workers} reader threads, "
+        print(f"model: {args.backbone} {args.size}x{args.size} cutouts -> "
+              f"{args.input_size or args.size} px, {args.precision}, {args.n} cutouts, batch "
+              f"{args.batch_size}, chunk {args.chunk_size}, {args.workers} readers "
+              f"({args.readers}), "
               f"{os.cpu_count()} CPUs, best of {args.repeats}")
         print(f"bare model.predict (in memory):   {rate_bare:8.1f} cutouts/s   "
               f"CPU {1e3 * min(c_bare) / args.n:.2f} ms/cutout")

@@ -32,7 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=256, metavar="N",
                    help="rows read, scored and written at a time (default 256)")
     p.add_argument("--workers", type=int, default=4, metavar="W",
-                   help="threads reading cutout files (default 4)")
+                   help="threads or processes reading cutout files (default 4)")
+    p.add_argument("--readers", choices=("auto", "threads", "processes"), default="auto",
+                   help="read cutout files in threads or in processes (no shared GIL; for "
+                        "fast GPUs); auto: processes on machines with 8 or more cores")
     p.add_argument("--batch-size", type=int, default=32, metavar="B",
                    help="images per forward pass (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of the MC-dropout masks")
@@ -50,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def score_command(args: argparse.Namespace) -> int:
     from lensfind.score.runner import ScoreOptions, score_candidates
     options = ScoreOptions(mc_samples=args.mc_samples, chunk_size=args.chunk_size,
-                           workers=args.workers, batch_size=args.batch_size, seed=args.seed,
+                           workers=args.workers, readers=args.readers, batch_size=args.batch_size, seed=args.seed,
                            top=args.top, tolerance=args.tolerance, progress=not args.no_progress,
                            id_column=args.id_column, path_column=args.path_column)
     result = score_candidates(args.candidates, args.models, args.out, image=args.image,

@@ -4,9 +4,9 @@ How a run proceeds (:func:`score_candidates`):
 
 1. The list is checked as a whole (:func:`~lensfind.score.reader.scan_candidates`): refusals
    come before any model is loaded. Then the models are loaded and the output columns fixed.
-2. Rows are read ``chunk_size`` at a time. While the models score one chunk, a thread pool
-   (``workers`` threads) already reads the next chunk's files, so at most two chunks of cutouts
-   are in memory whatever the list's length. Bad rows get a status and a reason and are skipped
+2. Rows are read ``chunk_size`` at a time. While the models score one chunk, ``workers``
+   threads or processes (``readers``; :mod:`lensfind.score.read_pool`) already read the next
+   chunk's files, so at most two chunks of cutouts are in memory whatever the list's length. Bad rows get a status and a reason and are skipped
    by the models (:data:`~lensfind.score.reader.STATUSES`).
 3. Each scored chunk is appended to ``OUT.partial`` and flushed to disk (``fsync``); only then
    does ``OUT.progress.json`` (replaced atomically) record how many rows and bytes are done.
@@ -45,11 +45,16 @@ import numpy as np
 from lensfind.score.reader import (
     STATUSES, CandidateList, CandidateListError, CutoutError, Row, load_cutout, row_problem,
     scan_candidates)
+from lensfind.score.read_pool import ProcessReader, RowResult
 
 PROGRESS_FORMAT = "lensfind-score-progress"
 PROGRESS_VERSION = 1
 STATUS_COLUMNS = ("status", "reason")
 RANK_COLUMN = "rank"
+#: how cutout files are read: worker threads, worker processes, or ``auto``
+READERS = ("auto", "threads", "processes")
+#: ``readers = "auto"`` uses processes on machines with at least this many CPU cores
+AUTO_PROCESS_CORES = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +64,10 @@ class ScoreOptions:
     Attributes:
         mc_samples: MC-dropout passes per model (1 = one deterministic pass).
         chunk_size: rows read, scored and written together (memory ~ 2 chunks of cutouts).
-        workers: threads reading cutout files.
+        workers: threads or processes reading cutout files.
+        readers: ``"threads"``, ``"processes"`` (no shared GIL: for fast GPUs, see
+            :mod:`lensfind.score.read_pool`) or ``"auto"``: processes on machines with at least
+            :data:`AUTO_PROCESS_CORES` cores when reading files (threads for a survey image).
         batch_size: images per forward pass.
         seed: base of the MC-dropout seeds.
         tolerance: relative size difference fixed by centre crop / pad (see reader).
@@ -71,6 +79,7 @@ class ScoreOptions:
     mc_samples: int = 1
     chunk_size: int = 256
     workers: int = 4
+    readers: str = "auto"
     batch_size: int = 32
     seed: int = 0
     tolerance: float = 0.1
@@ -92,6 +101,14 @@ class ScoreOptions:
         check_range("--seed", self.seed, 0)
         check_range("--top", self.top, 0, 1000)
         check_range("--tolerance", self.tolerance, 0.0, 0.5)
+        if self.readers not in READERS:
+            fail("--readers", self.readers, f"one of {', '.join(READERS)}")
+
+    def reads_in_processes(self, survey: bool) -> bool:
+        """Whether files are read by worker processes (never for a survey image)."""
+        if survey or self.readers == "threads":
+            return False
+        return self.readers == "processes" or (os.cpu_count() or 1) >= AUTO_PROCESS_CORES
 
 
 @dataclasses.dataclass
@@ -218,7 +235,7 @@ class _Loader:
             raise CutoutError("error", f"{type(err).__name__}: {str(err)[:200]}") from None
 
 
-def _load(loader: _Loader, row: Row, position: Any) -> tuple[np.ndarray | None, str, str]:
+def _load(loader: _Loader, row: Row, position: Any) -> RowResult:
     try:
         image, note = loader(row, position)
         return image, "ok", note
@@ -228,18 +245,42 @@ def _load(loader: _Loader, row: Row, position: Any) -> tuple[np.ndarray | None, 
         return None, "error", f"{type(err).__name__}: {str(err)[:200]}"
 
 
-def _submit(pool: ThreadPoolExecutor, loader: _Loader,
-            rows: list[Row]) -> tuple[list[Row], list[Future]]:
-    positions = loader.positions(rows) if loader.survey is not None else {}
-    return rows, [pool.submit(_load, loader, row, positions.get(row.index)) for row in rows]
+Fetch = Callable[[], list[RowResult]]
+
+
+def _submit(pool: ThreadPoolExecutor, processes: ProcessReader | None, loader: _Loader,
+            rows: list[Row]) -> tuple[list[Row], Fetch]:
+    """Start reading ``rows``; returns them with a function that waits for their results."""
+    if processes is None:
+        positions = loader.positions(rows) if loader.survey is not None else {}
+        futures: list[Future] = [pool.submit(_load, loader, row, positions.get(row.index))
+                                 for row in rows]
+        return rows, lambda: [f.result() for f in futures]
+    results: list[RowResult | None] = [None] * len(rows)
+    todo, paths = [], []
+    for k, row in enumerate(rows):
+        problem = row_problem(loader.cands, row)
+        if problem is not None:
+            results[k] = (None, problem.status, problem.reason)
+        else:
+            todo.append(k)
+            paths.append(loader.cands.cell(row, loader.cands.path_col))
+    blocks = processes.submit(paths)
+
+    def fetch() -> list[RowResult]:
+        for k, result in zip(todo, processes.results(blocks)):
+            results[k] = result
+        return results  # type: ignore[return-value]
+    return rows, fetch
 
 
 def _prefetched(chunks: Iterator[list[Row]], pool: ThreadPoolExecutor,
-                loader: _Loader) -> Iterator[tuple[list[Row], list[Future]]]:
+                processes: ProcessReader | None,
+                loader: _Loader) -> Iterator[tuple[list[Row], Fetch]]:
     """Chunks with their reads already under way; the next chunk is read while one is used."""
     queue: collections.deque = collections.deque()
     for rows in chunks:
-        queue.append(_submit(pool, loader, rows))
+        queue.append(_submit(pool, processes, loader, rows))
         if len(queue) > 1:
             yield queue.popleft()
     while queue:
@@ -397,14 +438,19 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
                    dynamic_ncols=True, file=sys.stderr)
     done = start
     chunk_index = start // chunk_size
+    processes = None
+    if start < cands.n_rows and options.reads_in_processes(survey is not None):
+        processes = ProcessReader(options.workers, cands.base_dir, committee.shape,
+                                  options.tolerance)
     try:
         with warnings.catch_warnings(), \
                 ThreadPoolExecutor(max_workers=options.workers,
                                    thread_name_prefix="lensfind-read") as pool:
             warnings.simplefilter("ignore")
             with open(partial, "ab") as fh:
-                for rows, futures in _prefetched(cands.chunks(chunk_size, start), pool, loader):
-                    loaded = [f.result() for f in futures]
+                for rows, fetch in _prefetched(cands.chunks(chunk_size, start), pool,
+                                               processes, loader):
+                    loaded = fetch()
                     text = _score_chunk(rows, loaded, cands, committee, chunk_index, counts,
                                         score_cols, len(inputs))
                     fh.write(text.encode("utf-8"))
@@ -419,6 +465,8 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
     finally:
         if bar is not None:
             bar.close()
+        if processes is not None:
+            processes.close()
     if done != cands.n_rows:  # the list changed under us
         raise RuntimeError(f"{cands.path}: read {done} rows, the scan found {cands.n_rows}; "
                            "was the file changed while scoring?")
@@ -431,7 +479,7 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
                        scored_now=cands.n_rows - start, elapsed_s=elapsed, reports=reports)
 
 
-def _score_chunk(rows: list[Row], loaded: list[tuple[np.ndarray | None, str, str]],
+def _score_chunk(rows: list[Row], loaded: list[RowResult],
                  cands: CandidateList, committee, chunk_index: int,
                  counts: collections.Counter, score_cols: list[str], n_inputs: int) -> str:
     """The CSV text of one chunk's output rows (input cells, status, reason, scores)."""

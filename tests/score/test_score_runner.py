@@ -65,6 +65,38 @@ def test_bad_rows_never_stop_the_run_and_each_gets_status_and_reason(tmp_path, c
     assert not any(p.exists() for p in work_paths(result.out))
 
 
+def test_process_readers_write_the_same_file_as_threads(tmp_path, cls_committee, monkeypatch):
+    from lensfind.score import read_pool
+    monkeypatch.setattr(read_pool, "BLOCK_ROWS", 3)  # several blocks per chunk of 8
+    cases = bad_files(tmp_path)
+    rows = [[f"bad-{k}", rel, "C"] for k, (rel, _, _) in enumerate(cases.values())]
+    for k in range(7):
+        write_fits(tmp_path / f"g{k}.fits", blob(SIZE + (k % 3) - 1, 20 + k))
+        rows.append([f"g{k}", f"g{k}.fits", "AB"[k % 2]])
+    rows += [["g1", "g1.fits", "A"], ["g9", "g2.fits", "A", "surplus"]]
+    lst = write_list(tmp_path / "list.csv", ["id", "path", "grade"], rows)
+    files = {}
+    for readers in ("threads", "processes"):
+        result = _score(lst, cls_committee, tmp_path / readers / "scores.csv", readers=readers,
+                        workers=2)
+        files[readers] = result.out.read_bytes()
+        assert result.counts["ok"] == 7
+    assert files["processes"] == files["threads"]
+
+
+def test_readers_option_is_checked_and_auto_follows_the_core_count(monkeypatch):
+    with pytest.raises(ValueError, match="--readers = 'gpu' is invalid: expected one of auto, "
+                                         "threads, processes"):
+        ScoreOptions(readers="gpu")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert ScoreOptions().reads_in_processes(survey=False)
+    assert not ScoreOptions().reads_in_processes(survey=True)  # survey cutouts: threads
+    assert not ScoreOptions(readers="threads").reads_in_processes(survey=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert not ScoreOptions().reads_in_processes(survey=False)
+    assert ScoreOptions(readers="processes").reads_in_processes(survey=False)
+
+
 def test_input_columns_pass_through_unchanged_and_clashes_are_renamed(tmp_path, cls_committee):
     (tmp_path / "c").mkdir()
     write_fits(tmp_path / "c" / "a.fits", blob(SIZE, 1))
@@ -230,7 +262,7 @@ def test_reads_run_at_most_one_chunk_ahead():
             return None
 
     seen = []
-    for rows, _ in runner._prefetched(chunks(), Pool(), Loader()):
+    for rows, _ in runner._prefetched(chunks(), Pool(), None, Loader()):
         seen.append((rows[0].index, len(pulled)))
     assert seen == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 5)]
 
