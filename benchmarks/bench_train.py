@@ -23,8 +23,9 @@ FLOPs: counted analytically from the layer shapes (multiply-adds of every convol
 plain, depthwise, separable, transposed -- and dense layer, times 2; batch norm, activations,
 pooling and resizing are not counted, typically a few per cent), forward pass of one image.
 A training step is taken as 3x the forward FLOPs (forward + backward through activations and
-weights: the usual estimate). On JAX the XLA cost analysis of the compiled forward pass is
-printed alongside as a cross-check (``--no-xla-flops`` to skip it).
+weights: the usual estimate). On JAX on a CPU the XLA cost analysis of the compiled forward
+pass is printed alongside as a cross-check (``--no-xla-flops`` to skip it; on a GPU it misses
+the cuDNN convolutions and is left out).
 
 Fraction of peak (model FLOP utilisation) = 3 x forward FLOPs x images/s / peak. ``--peak-tflops``
 defaults: NVIDIA H100 SXM dense tensor-core peak 989 TFLOP/s for bf16/fp16
@@ -107,6 +108,8 @@ def xla_forward_flops(model, input_shape) -> float | None:
     if keras.backend.backend() != "jax":
         return None
     import jax
+    if jax.devices()[0].platform != "cpu":
+        return None  # on a GPU XLA's cost analysis leaves out the cuDNN convolutions
     tv = [v.value for v in model.trainable_variables]
     ntv = [v.value for v in model.non_trainable_variables]
 
