@@ -441,7 +441,7 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
     processes = None
     if start < cands.n_rows and options.reads_in_processes(survey is not None):
         processes = ProcessReader(options.workers, cands.base_dir, committee.shape,
-                                  options.tolerance)
+                                  options.tolerance, slots=2 * chunk_size)
     try:
         with warnings.catch_warnings(), \
                 ThreadPoolExecutor(max_workers=options.workers,
@@ -452,7 +452,8 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
                                                processes, loader):
                     loaded = fetch()
                     text = _score_chunk(rows, loaded, cands, committee, chunk_index, counts,
-                                        score_cols, len(inputs))
+                                        score_cols, len(inputs),
+                                        np.stack if processes is None else processes.stack)
                     fh.write(text.encode("utf-8"))
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -481,12 +482,14 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
 
 def _score_chunk(rows: list[Row], loaded: list[RowResult],
                  cands: CandidateList, committee, chunk_index: int,
-                 counts: collections.Counter, score_cols: list[str], n_inputs: int) -> str:
-    """The CSV text of one chunk's output rows (input cells, status, reason, scores)."""
+                 counts: collections.Counter, score_cols: list[str], n_inputs: int,
+                 stack: Callable[[list], np.ndarray] = np.stack) -> str:
+    """The CSV text of one chunk's output rows (input cells, status, reason, scores);
+    ``stack`` makes the ok rows' images one array."""
     ok = [i for i, (img, status, _) in enumerate(loaded) if status == "ok"]
     scores: dict[str, np.ndarray] = {}
     if ok:
-        images = np.stack([loaded[i][0] for i in ok])
+        images = stack([loaded[i][0] for i in ok])
         scores = committee.predict(images, chunk=chunk_index)
     position = {i: k for k, i in enumerate(ok)}
     buf = io.StringIO()
