@@ -22,13 +22,17 @@ outside ``fork``, the calling script's ``__main__`` module, which therefore need
 ``if __name__ == "__main__":`` guard.
 
 If a task fails as a whole (a worker killed, say), its rows are read again in the calling
-process, row by row, so every row still ends with an image or a status.
+process, row by row, so every row still ends with an image or a status. If the calling process
+is killed, its workers notice within :data:`WATCH_S` seconds and exit (idle pool workers would
+otherwise wait forever), and Python's resource tracker then removes the shared buffer.
 """
 from __future__ import annotations
 
 import multiprocessing
 import os
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -42,6 +46,8 @@ from lensfind.score.reader import CutoutError, load_cutout
 #: rows read by one task (a 100x100 float32 block is then 5 MB)
 BLOCK_ROWS = 128
 
+#: seconds between a worker's checks that the calling process is still alive
+WATCH_S = 1.0
 #: ``/dev/shm`` must have this many times the shared buffer's size free to be used
 SHM_HEADROOM = 2
 
@@ -53,6 +59,24 @@ class Slot(int):
 
 
 _ATTACHED: dict[str, tuple[shared_memory.SharedMemory, np.ndarray]] = {}
+
+
+def _exit_with(pid: int) -> None:
+    """Worker initializer: exit when process ``pid`` (the one that made the pool) is gone."""
+    if sys.platform == "win32":  # os.kill(pid, 0) would send CTRL_C there
+        return
+
+    def watch():
+        while True:
+            time.sleep(WATCH_S)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, another user's: not ours to judge
+                pass
+
+    threading.Thread(target=watch, name="lensfind-parent-watch", daemon=True).start()
 
 
 def _shared_array(name: str, slots: int, shape: tuple[int, int]) -> np.ndarray:
@@ -162,7 +186,8 @@ class ProcessReader:
             self.buffer = np.ndarray((int(slots),) + self.shape, np.float32,
                                      buffer=self._shm.buf)
         context = multiprocessing.get_context(start_method())
-        self.pool = ProcessPoolExecutor(max_workers=int(processes), mp_context=context)
+        self.pool = ProcessPoolExecutor(max_workers=int(processes), mp_context=context,
+                                        initializer=_exit_with, initargs=(os.getpid(),))
 
     @property
     def shared(self) -> bool:

@@ -308,6 +308,10 @@ def test_resume_after_a_crash_and_restart_when_the_list_changed(tmp_path, cls_co
     assert [r["id"] for r in read_rows(out)][-2:] == ["c00029", "extra"]
 
 
+def _shm_segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").glob("psm_*")}
+
+
 def _cli(lst: Path, run: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "lensfind.cli", "score", str(lst), "--model", str(run),
             "--out", str(out), "--chunk-size", "6", "--mc-samples", "6", "--workers", "2",
@@ -321,11 +325,13 @@ def test_killed_run_resumes_to_the_same_file(tmp_path, cls_run, cls_committee):
     # reference: an uninterrupted run with the same settings
     ref = _score(lst, cls_committee, tmp_path / "ref.csv", chunk_size=6, mc_samples=6,
                  workers=2)
-    # killed with SIGKILL once a few chunks are on disk
+    # killed with SIGKILL once a few chunks are on disk; files read by worker processes into
+    # shared memory, which must not outlive the killed run
+    shm_before = _shm_segments()
     out = tmp_path / "run" / "scores.csv"
     partial, progress = work_paths(out)
-    proc = subprocess.Popen(_cli(lst, cls_run, out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=REPO)
+    proc = subprocess.Popen(_cli(lst, cls_run, out, "--readers", "processes"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
     deadline = time.monotonic() + 240
     rows_done = 0
     while time.monotonic() < deadline and proc.poll() is None:
@@ -338,6 +344,10 @@ def test_killed_run_resumes_to_the_same_file(tmp_path, cls_run, cls_committee):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
+    deadline = time.monotonic() + 60  # Python's resource tracker removes it after the kill
+    while _shm_segments() - shm_before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _shm_segments() - shm_before, "a shared-memory buffer outlived the killed run"
     state = json.loads(progress.read_text())
     assert 18 <= state["rows_done"] < n, "the run ended before it could be killed"
     assert not out.exists() and partial.exists()
