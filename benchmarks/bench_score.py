@@ -35,7 +35,8 @@ def make_run(root: Path, size: int, backbone: str, input_size: int | None = None
     """A finished one-fold run directory of ``backbone`` on ``size`` x ``size`` cutouts,
     built (as training would) under the dtype policy ``precision``."""
     from lensfind.config import Experiment
-    from lensfind.train.distribute import precision_scope, set_random_seed
+    from lensfind.seeds import set_random_seed
+    from lensfind.train.distribute import precision_scope
     from lensfind.train.rundir import DONE, RunDir
     from lensfind.zoo.model import build_model
     exp = Experiment().replace(

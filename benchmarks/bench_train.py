@@ -244,7 +244,8 @@ def bench_backbone(backbone: str, args, images, labels) -> dict:
     import keras
 
     from lensfind.data.sequence import AugmentedSequence
-    from lensfind.train.distribute import set_random_seed, training_scope
+    from lensfind.seeds import set_random_seed
+    from lensfind.train.distribute import training_scope
     from lensfind.train.fit import fit_fold
     from lensfind.zoo.model import build_model, compile_model, resolve_input_size
 

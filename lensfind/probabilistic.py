@@ -370,7 +370,7 @@ def predict_gaussian(model, images: np.ndarray, *, passes: int = 30, batch_size:
     passes = int(passes) if dropout else 1
     previous = [m.mc for m in mc_dropout_layers(model)]
     if seed is not None:
-        from lensfind.train.distribute import set_random_seed
+        from lensfind.seeds import set_random_seed
         set_random_seed(int(seed))  # keras.utils' version imports TensorFlow whenever installed
     set_mc_dropout(model, passes > 1)
     try:

@@ -38,24 +38,6 @@ import numpy as np
 
 FILL_MODES = ("mirror", "nearest")
 
-# stream ids keep random streams for different purposes independent for one master seed
-STREAMS = {"folds": 1, "init": 2, "shuffle": 3, "augment": 4, "validation": 5}
-
-
-def derive_seed(seed: int, *keys: int | str) -> int:
-    """A 32-bit seed derived from a master seed and integer/str keys (``SeedSequence``)."""
-    ints = [int(seed)]
-    for key in keys:
-        ints.append(STREAMS[key] if isinstance(key, str) else int(key))
-    return int(np.random.SeedSequence(ints).generate_state(1)[0])
-
-
-def rng_for(seed: int, *keys: int | str) -> np.random.Generator:
-    """NumPy generator for ``(seed, *keys)``, e.g. ``rng_for(seed, "augment", fold, epoch, b)``."""
-    ints = [int(seed)] + [STREAMS[k] if isinstance(k, str) else int(k) for k in keys]
-    return np.random.default_rng(np.random.SeedSequence(ints))
-
-
 @dataclasses.dataclass(frozen=True)
 class Transform:
     """Per-image transform parameters (arrays of length B). Angles in radians."""

@@ -19,7 +19,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import keras
 import numpy as np
 
-from lensfind.data.augment import Transform, apply_transforms, random_transforms, rng_for
+from lensfind.data.augment import Transform, apply_transforms, random_transforms
+from lensfind.seeds import rng_for
 
 LabelFn = Callable[[np.ndarray, Transform], np.ndarray]
 

@@ -353,7 +353,7 @@ def _folds_for(run: RunDir, exp, task: Task, dataset) -> tuple[list[Fold], list[
 
 
 def _seed(seed: int, *keys) -> int:
-    from lensfind.data.augment import derive_seed
+    from lensfind.seeds import derive_seed
     return derive_seed(seed, *keys)
 
 
@@ -408,7 +408,7 @@ def _run_fold(exp, task: Task, dataset, run: RunDir, fold: Fold, val: np.ndarray
 
     from lensfind.data.sequence import AugmentedSequence
     from lensfind.train.callbacks import BEST_WEIGHTS, CHECKPOINT
-    from lensfind.train.distribute import set_random_seed
+    from lensfind.seeds import set_random_seed
     from lensfind.train.fit import FINAL_MODEL, fit_fold
 
     k = exp.train.folds

@@ -54,35 +54,6 @@ def backend() -> str:
     return keras.backend.backend()
 
 
-def set_random_seed(seed: int) -> None:
-    """``keras.utils.set_random_seed`` without importing TensorFlow on other backends.
-
-    Keras seeds TensorFlow whenever it is installed (importing it, ~2 s and much memory, even
-    under JAX); this does the rest (Python, NumPy, Keras' global seed generator, torch) and
-    seeds TensorFlow only on the TensorFlow backend.
-    """
-    if backend() == "tensorflow":
-        keras.utils.set_random_seed(int(seed))
-        return
-    import random
-
-    seed = int(seed)
-    try:  # Keras internals (keras~=3.15): what keras.utils.set_random_seed does first
-        from keras.src.backend.common import global_state
-        from keras.src.random import seed_generator
-        from keras.src.utils import rng_utils
-        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
-        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
-    except (ImportError, AttributeError):  # pragma: no cover - another Keras layout
-        keras.utils.set_random_seed(seed)
-        return
-    random.seed(seed)
-    np.random.seed(seed)
-    if backend() == "torch":  # pragma: no cover - torch is not a lensfind backend in CI
-        import torch
-        torch.manual_seed(seed)
-
-
 @contextlib.contextmanager
 def precision_scope(policy: str = "float32") -> Iterator[str]:
     """Use the Keras dtype ``policy`` for layers created inside; restore the previous one."""

@@ -245,7 +245,7 @@ def predict_fold(model, exp, dataset, folder: Path, *, test_idx, y_test, val_idx
     ``oof.csv`` columns: per target ``true_``, ``mean_``, ``sigma_`` (total),
     ``sigma_aleatoric_``, ``sigma_epistemic_``.
     """
-    from lensfind.data.augment import derive_seed
+    from lensfind.seeds import derive_seed
     from lensfind.probabilistic import log_det
 
     folder = Path(folder)

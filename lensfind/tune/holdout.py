@@ -23,7 +23,7 @@ HOLDOUT_STREAM = 9001
 
 def holdout_split(exp, dataset, task=None) -> tuple[np.ndarray, np.ndarray]:
     """``(train, validation)`` indices of the fixed split of ``exp`` (``[tune] holdout_fraction``)."""
-    from lensfind.data.augment import derive_seed
+    from lensfind.seeds import derive_seed
     from lensfind.data.folds import validation_split
     from lensfind.train.cv import get_task
     task = task or get_task(exp.experiment.task)
@@ -46,10 +46,10 @@ def holdout_fit(exp, folder: str | Path, *, dataset=None, callbacks: Sequence = 
     """
     import keras
 
-    from lensfind.data.augment import derive_seed
+    from lensfind.seeds import derive_seed
     from lensfind.data.sequence import AugmentedSequence
     from lensfind.train.cv import FoldContext, check_experiment
-    from lensfind.train.distribute import set_random_seed
+    from lensfind.seeds import set_random_seed
     from lensfind.train.fit import fit_fold
     from lensfind.train.rundir import write_json
     from lensfind.zoo.model import build_model, compile_model

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lensfind.data.augment import (PARAM_RULES, Transform, apply_transforms, check_label_aware,
-                                   random_transforms, rng_for, transform_params)
+                                   random_transforms, transform_params)
 from lensfind.data.sequence import AugmentedSequence
 from lensfind.train.config import AugmentConfig
 

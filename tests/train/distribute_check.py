@@ -56,7 +56,8 @@ def equal_check(images, labels) -> dict:
     import numpy as np
 
     from lensfind.data.sequence import AugmentedSequence
-    from lensfind.train.distribute import set_random_seed, training_scope
+    from lensfind.seeds import set_random_seed
+    from lensfind.train.distribute import training_scope
 
     images = (images - images.mean()) / images.std()  # a plain network: standardised inputs
 
@@ -89,7 +90,7 @@ def fit_fold_check(images, labels) -> dict:
 
     from lensfind.config import experiment_from_dict
     from lensfind.data.sequence import AugmentedSequence
-    from lensfind.train.distribute import set_random_seed
+    from lensfind.seeds import set_random_seed
     from lensfind.train.fit import fit_fold
     from lensfind.zoo.model import build_model, compile_model
 

@@ -9,7 +9,7 @@ import pytest
 
 from lensfind.config import experiment_from_dict
 from lensfind.data.sequence import AugmentedSequence
-from lensfind.train.distribute import set_random_seed
+from lensfind.seeds import set_random_seed
 from lensfind.train.fit import fit_fold
 from lensfind.validation import ConfigError
 

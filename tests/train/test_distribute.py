@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from lensfind.config import experiment_from_dict
-from lensfind.train.distribute import (Plan, precision_scope, set_random_seed, training_scope)
+from lensfind.seeds import set_random_seed
+from lensfind.train.distribute import Plan, precision_scope, training_scope
 from lensfind.validation import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
