@@ -124,8 +124,3 @@ def run_demo(out: str | Path = "demo-output") -> dict[str, list[str]]:
         for line in lines:
             print(f"  {line}")
     return report
-
-
-def demo_command(args) -> int:
-    run_demo(args.out)
-    return 0

@@ -35,13 +35,13 @@ only (any backend); tensorflow-probability is imported only by :func:`to_distrib
 MC dropout (Gal & Ghahramani; the Perreault Levasseur recipe): with dropout active at prediction,
 ``T`` passes give means ``mu_t`` and covariances ``Sigma_t``; the predictive mean is the average of
 ``mu_t``, the aleatoric covariance the average of ``Sigma_t``, the epistemic covariance the
-covariance of the ``mu_t``, and the total covariance their sum (:func:`mc_moments`).
+covariance of the ``mu_t``, and the total covariance their sum (:func:`mc_moments`). The passes
+themselves are made by :mod:`lensfind.zoo.sampling`; this module is NumPy and ``keras.ops`` maths.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -334,103 +334,3 @@ def gaussian_log_prob(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.nd
     n = r.shape[-1]
     chi2 = np.einsum("ni,ni->n", r, np.linalg.solve(cov, r[..., None])[..., 0])
     return -0.5 * (chi2 + log_det(cov) + n * math.log(2 * math.pi))
-
-
-def predict_gaussian(model, images: np.ndarray, *, passes: int = 30, batch_size: int = 64,
-                     seed: int | None = None) -> Prediction:
-    """MC-dropout prediction of a lensfind regression model, in target units.
-
-    Runs ``passes`` forward passes with the model's :class:`~lensfind.zoo.layers.MCDropout`
-    layers active (their previous state is restored afterwards) and combines them with
-    :func:`mc_moments`. With ``passes=1``, or a model without dropout, this is one deterministic
-    pass and the epistemic part is zero.
-
-    Args:
-        model: a model built with a regression head (it holds the target names and whitening).
-        images: (N, H, W) or (N, H, W, 1) cutouts in any units.
-        passes: the number ``T`` of MC-dropout passes (``TrainConfig.mc_samples``).
-        batch_size: images per predict batch.
-        seed: seeds Keras' random generator for reproducible dropout masks.
-    """
-    import keras
-
-    from lensfind.zoo.layers import mc_dropout_layers, set_mc_dropout
-    from lensfind.zoo.regression_heads import scaling_layer
-
-    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 1:
-        raise ValueError(f"passes = {passes!r} is invalid: expected an integer >= 1")
-    layer = scaling_layer(model)
-    x = np.asarray(images, np.float32)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4:
-        raise ValueError(f"images of shape {np.shape(images)} are invalid: expected (N, H, W) "
-                         "or (N, H, W, 1)")
-    dropout = [m for m in mc_dropout_layers(model) if m.rate > 0]
-    passes = int(passes) if dropout else 1
-    previous = [m.mc for m in mc_dropout_layers(model)]
-    if seed is not None:
-        from lensfind.seeds import set_random_seed
-        set_random_seed(int(seed))  # keras.utils' version imports TensorFlow whenever installed
-    set_mc_dropout(model, passes > 1)
-    try:
-        split = _split_at_head(model, x[:2]) if passes > 1 else None
-        if split is None:
-            outputs = np.stack([model.predict(x, batch_size=batch_size, verbose=0)
-                                for _ in range(passes)])
-        else:  # dropout only in the head: run the backbone once, the head T times
-            features_model, head_model = split
-            features = features_model.predict(x, batch_size=batch_size, verbose=0)
-            outputs = np.stack([head_model.predict(features, batch_size=4 * batch_size,
-                                                   verbose=0) for _ in range(passes)])
-    finally:
-        for m, state in zip(mc_dropout_layers(model), previous):
-            m.mc = state
-        if hasattr(model, "predict_function"):
-            model.predict_function = None
-    return mc_moments(outputs, head=layer.head, n=layer.n, names=layer.names)
-
-
-def _split_at_head(model, probe: np.ndarray):
-    """``(features_model, head_model)`` when every active MC-dropout layer sits in the head
-    (after the ``backbone`` layer, in a simple chain), else ``None``.
-
-    Checked on ``probe`` images with dropout off: ``head(features(x))`` must equal ``model(x)``.
-    """
-    import keras
-
-    from lensfind.zoo.layers import mc_dropout_layers
-
-    names = [layer.name for layer in model.layers]
-    if "backbone" not in names:
-        return None
-    i = names.index("backbone")
-    if any(m.rate > 0 for layer in model.layers[:i + 1] for m in mc_dropout_layers(layer)):
-        return None
-    head_layers = model.layers[i + 1:]
-    if not head_layers:
-        return None
-    try:
-        features_model = keras.Model(model.inputs, head_layers[0].input)
-        inputs = keras.Input(shape=tuple(head_layers[0].input.shape[1:]))
-        x = inputs
-        for layer in head_layers:
-            x = layer(x)
-        head_model = keras.Model(inputs, x)
-        states = [m.mc for m in mc_dropout_layers(model)]
-        for m in mc_dropout_layers(model):
-            m.mc = False
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # input structure (list vs tensor)
-                want = np.asarray(model(probe, training=False))
-                got = np.asarray(head_model(features_model(probe, training=False),
-                                            training=False))
-        finally:
-            for m, state in zip(mc_dropout_layers(model), states):
-                m.mc = state
-        if want.shape != got.shape or not np.allclose(want, got, rtol=1e-4, atol=1e-5):
-            return None
-        return features_model, head_model
-    except Exception:  # noqa: BLE001 -- any graph this does not understand: full passes
-        return None

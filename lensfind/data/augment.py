@@ -82,7 +82,7 @@ class Transform:
 
 def random_transforms(rng: np.random.Generator, n: int, config, *,
                       allow_shear: bool = True) -> Transform:
-    """Draw ``n`` transforms from an :class:`~lensfind.train.config.AugmentConfig`.
+    """Draw ``n`` transforms from an :class:`~lensfind.config.train.AugmentConfig`.
 
     rotation ~ U(-rotation_deg, rotation_deg), zoom ~ U(zoom[0], zoom[1]) (isotropic),
     shear ~ U(-shear_deg, shear_deg) (0 if ``allow_shear`` is false), each flip with probability

@@ -62,7 +62,8 @@ def simulate_to(exp, path: str | Path, *, progress: bool = True,
                      progress=progress, total=sim.n_lenses + sim.n_nonlenses)
 
 
-def _usable(path: Path) -> bool:
+def is_complete_set(path: Path) -> bool:
+    """Whether ``path`` is a complete, readable lensfind set."""
     try:
         check_set(path)
         return True
@@ -96,7 +97,7 @@ def ensure_dataset(exp, *, cache_dir: str | Path | None = None, progress: bool =
     path = cache_path(exp, cache_dir)
     remove_stale_parts(path)
     if path.exists():
-        if _usable(path):
+        if is_complete_set(path):
             return path
         print(f"lensfind: cached set {path} is unreadable; simulating it again", file=sys.stderr)
     return simulate_to(exp, path, progress=progress)
@@ -107,7 +108,7 @@ def load_dataset(exp, **kwargs):
     return read_set(ensure_dataset(exp, **kwargs))
 
 
-def _check_outputs(out: Path, fits_dir: Path | None) -> None:
+def check_outputs(out: Path, fits_dir: Path | None) -> None:
     """Refuse unusable output paths before simulating anything."""
     if out.is_dir():
         raise DataError(f"--out {out} is a folder: expected the name of an HDF5 file to write")
@@ -122,34 +123,5 @@ def _check_outputs(out: Path, fits_dir: Path | None) -> None:
         raise DataError(f"--fits-dir {fits_dir} is a file: expected a folder for the FITS cutouts")
 
 
-def simulate_command(args) -> int:
-    """``lensfind simulate EXPERIMENT.toml [--small] [--set K=V] [--out X.h5] [--fits-dir DIR]``.
-
-    Without ``--out`` the set goes to the cache that training reuses
-    (``data/generated/sim-<hash>.h5``) and an existing complete file there is kept.
-    """
-    from lensfind.config import load_experiment
-    exp = load_experiment(args.experiment, small=getattr(args, "small", False),
-                          overrides=getattr(args, "overrides", None) or ())
-    out = Path(args.out) if getattr(args, "out", None) else cache_path(exp)
-    fits_dir = Path(args.fits_dir) if getattr(args, "fits_dir", None) else None
-    _check_outputs(out, fits_dir)
-    sim = exp.simulation
-    if not getattr(args, "out", None) and out.exists() and _usable(out):
-        print(f"{out}: already simulated with these settings and seed; reusing it")
-    else:
-        print(f"simulating {sim.n_lenses} lenses + {sim.n_nonlenses} non-lenses, "
-              f"{sim.size}x{sim.size} px at {sim.pixel_scale} arcsec/px, "
-              f"seed {exp.experiment.seed}", file=sys.stderr)
-        simulate_to(exp, out, progress=True)
-        print(f"wrote {out}")
-    if fits_dir is not None:
-        from lensfind.data.fits import export_fits
-        dataset = read_set(out)
-        index = export_fits(dataset, fits_dir, progress=True)
-        print(f"wrote {len(dataset)} FITS cutouts under {fits_dir} and their index {index}")
-    return 0
-
-
 __all__ = ["cache_key", "cache_path", "data_root", "ensure_dataset", "load_dataset",
-           "simulate_command", "simulate_to", "simulation_record"]
+           "simulate_to", "simulation_record"]

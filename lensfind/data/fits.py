@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from lensfind.data.store import DataError, DataSet
+from lensfind.files import atomic_path
 
 INDEX_NAME = "index.csv"
 CUTOUT_DIR = "cutouts"
@@ -104,8 +105,7 @@ def export_fits(dataset: DataSet, out_dir: str | Path, *, index_name: str = INDE
         from tqdm.auto import tqdm
         iterator = tqdm(iterator, total=n, unit="file", desc="FITS cutouts", dynamic_ncols=True)
     index_path = out_dir / index_name
-    tmp = index_path.with_name(f".{index_path.name}.part")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_path(index_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(list(FIXED_COLUMNS) + names)
         for i in iterator:
@@ -117,7 +117,6 @@ def export_fits(dataset: DataSet, out_dir: str | Path, *, index_name: str = INDE
             writer.writerow([ident, rel, int(dataset.labels[i]), str(dataset.kinds[i]),
                              int(dataset.system_id[i])]
                             + [_fmt(dataset.params[k][i]) for k in names])
-    tmp.replace(index_path)
     return index_path
 
 

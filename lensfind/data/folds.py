@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from lensfind.files import atomic_write_text
 from lensfind.validation import ConfigError
 
 
@@ -137,9 +137,7 @@ def save_folds(path: str | Path, folds: Sequence[Fold], *, meta: dict | None = N
     """Write ``folds.json`` atomically (indices into the data set, plus ``meta``)."""
     path = Path(path)
     data = {"k": len(folds), **(meta or {}), "folds": [f.to_dict() for f in folds]}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data))
 
 
 def load_folds(path: str | Path) -> list[Fold]:

@@ -7,22 +7,14 @@ unpickled). A run is a *member* of the scoring committee, named by its experimen
 is appended when two members share a name).
 
 Per image, with ``T = mc_samples`` passes of each of the ``F`` fold models (Monte-Carlo dropout
-through :class:`~lensfind.zoo.layers.MCDropout` when ``T > 1``; a single deterministic pass when
-``T = 1``), a member has ``S = F * T`` samples:
+through :class:`lensfind.zoo.sampling.DropoutSampler`; a single deterministic pass when
+``T = 1``), a member has ``S = F * T`` samples. What they become is the member's task's business
+(:meth:`lensfind.tasks.base.Task.score_values`): a classifier's ``p_lens_<member>`` and its
+spread, pooled over all classifier members into ``p_lens`` / ``p_lens_std``; a regression run's
+mixture moments ``<member>_<param>``, ``<member>_<param>_sigma`` and covariances.
 
-* classifier runs (task ``classify``): ``P(lens)`` = the softmax's second output. The member's
-  score is the mean of its ``S`` samples and its spread their standard deviation; the overall
-  ``p_lens`` / ``p_lens_std`` pool the samples of all classifier members (every model counts
-  once per pass).
-* regression runs (task ``regress``): each sample gives a mean vector and a covariance (from
-  the head's log-Cholesky precision, or none for ``mse`` heads). The member's prediction is the
-  mixture's moments (:func:`lensfind.probabilistic.mc_moments`): ``mean = avg(mu_s)`` and
-  ``cov = avg(Sigma_s) + cov(mu_s)`` (aleatoric plus epistemic), in the targets' units
-  (the model un-whitens its outputs itself), reported as ``<member>_<param>``, ``<member>_<param>_sigma`` and the upper
-  triangle ``<member>_cov_<p>_<q>``.
-
-MC dropout is made reproducible: before each chunk the dropout seed state of every model is set
-from ``(seed, chunk, member, fold)``, so a resumed run gives the same numbers as an
+MC dropout is made reproducible: before each chunk the dropout masks of fold model ``j`` of
+member ``i`` are fixed by ``(seed, chunk, i, j)``, so a resumed run gives the same numbers as an
 uninterrupted one.
 """
 from __future__ import annotations
@@ -34,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lensfind.tasks import TASKS, Task, get_task
+from lensfind.train.rundir import RunDir
+from lensfind.zoo.sampling import DropoutSampler
+
 
 
 class ModelDirError(ValueError):
@@ -47,7 +44,7 @@ class Member:
     Attributes:
         label: column-name prefix, e.g. ``"cv-xception"``.
         run_dir: the run directory.
-        task: ``"classify"`` or ``"regress"``.
+        task: the run's :class:`~lensfind.tasks.base.Task`.
         head: the head name of the run's ``[model]`` table.
         targets: regression parameter names (empty for classifiers).
         models: one Keras model per fold.
@@ -56,7 +53,7 @@ class Member:
 
     label: str
     run_dir: Path
-    task: str
+    task: Task
     head: str
     targets: tuple[str, ...]
     models: list[Any]
@@ -65,21 +62,6 @@ class Member:
 
 def _label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
-
-
-def _forward(model):
-    """``f(x) -> outputs``: the model at inference, compiled once where the backend allows."""
-    import keras
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        return lambda x: fn(tf.convert_to_tensor(x))
-    if keras.backend.backend() == "jax":
-        # compiled by Keras (jax.jit, once per batch shape; batches here are padded to one
-        # shape); the dropout generators' states are read from and written back to the
-        # model's variables, so reseeding and MC mode switches (set_mc_dropout) apply
-        return model.predict_on_batch
-    return lambda x: model(x, training=False)
 
 
 def load_member(run_dir: str | Path) -> Member:
@@ -95,7 +77,6 @@ def load_member(run_dir: str | Path) -> Member:
     if not run_dir.is_dir():
         raise ModelDirError(f"--model {run_dir}: no such directory; {expected}")
     try:
-        from lensfind.train.rundir import RunDir
         rd = RunDir(run_dir)
         exp = rd.experiment()
         models = rd.load_models()
@@ -108,22 +89,12 @@ def load_member(run_dir: str | Path) -> Member:
         raise ModelDirError(f"--model {run_dir}: {err}{hint}") from None
     if not models:
         raise ModelDirError(f"--model {run_dir}: no fold has a model.keras yet; {expected}")
-    task = exp.experiment.task
+    task = get_task(exp.experiment.task)
     head = exp.model.head
-    targets: tuple[str, ...] = ()
-    if task == "regress":
-        from lensfind.probabilistic import check_outputs
-        from lensfind.zoo.regression_heads import target_scaling
-        names = {tuple(target_scaling(model)[0]) for model in models}
-        if len(names) != 1:
-            raise ModelDirError(f"--model {run_dir}: the fold models predict different "
-                                f"parameters {sorted(names)}; expected one set")
-        targets = names.pop()
-        for k, model in enumerate(models):
-            try:
-                check_outputs(head, len(targets), model.output_shape[-1])
-            except ValueError as err:
-                raise ModelDirError(f"--model {run_dir}: fold model {k}: {err}") from None
+    try:
+        targets = tuple(task.member_targets(models, head))
+    except ValueError as err:
+        raise ModelDirError(f"--model {run_dir}: {err}") from None
     files = []
     for path in sorted(run_dir.glob("fold_*/model.keras")):
         st = path.stat()
@@ -133,10 +104,6 @@ def load_member(run_dir: str | Path) -> Member:
         if len(shape) != 4 or shape[-1] != 1:
             raise ModelDirError(f"--model {run_dir}: fold model {k} takes input {shape}; "
                                 "expected (None, H, W, 1) single-band cutouts")
-        width = model.output_shape[-1]
-        if task == "classify" and width != 2:
-            raise ModelDirError(f"--model {run_dir}: classifier fold model {k} has {width} "
-                                "outputs; expected 2 (softmax: non-lens, lens)")
     return Member(label=_label(exp.experiment.name), run_dir=run_dir, task=task, head=head,
                   targets=targets, models=models, files=files)
 
@@ -157,7 +124,8 @@ class Committee:
         if not members:
             raise ModelDirError("no --model given; expected at least one run directory")
         self.members = list(members)
-        self._mc_mode: bool | None = None
+        self._setting: tuple[int, int, int] | None = None
+        self._samplers: list[list[DropoutSampler]] = []
         seen: dict[str, int] = {}
         for m in self.members:
             if m.label in seen:
@@ -184,117 +152,48 @@ class Committee:
         for name, value in (("--mc-samples", mc_samples), ("--batch-size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} = {value!r} is invalid: expected an integer >= 1")
-        self.mc_samples, self.batch_size, self.seed = int(mc_samples), int(batch_size), int(seed)
-        mode = self.mc_samples > 1
-        if mode == self._mc_mode:
+        setting = (int(mc_samples), int(batch_size), int(seed))
+        if setting == self._setting:
             return
-        from lensfind.zoo.layers import mc_dropout_layers, set_mc_dropout
-        self._dropouts, self._forwards = [], []
-        for m in self.members:
-            drops, fwds = [], []
-            for model in m.models:
-                set_mc_dropout(model, mode)
-                drops.append(mc_dropout_layers(model))
-                fwds.append(_forward(model))  # traced with this mode
-            self._dropouts.append(drops)
-            self._forwards.append(fwds)
-        self._mc_mode = mode
+        self.mc_samples, self.batch_size, self.seed = setting
+        for samplers in self._samplers:
+            for sampler in samplers:
+                sampler.close()
+        self._samplers = [[DropoutSampler(model, passes=self.mc_samples,
+                                          batch_size=self.batch_size, seed=self.seed)
+                           for model in m.models] for m in self.members]
+        self._setting = setting
 
     @property
     def classifiers(self) -> list[Member]:
-        return [m for m in self.members if m.task == "classify"]
+        """Members whose samples are pooled into the committee's ranking score (``p_lens``)."""
+        return [m for m in self.members if m.task.committee_columns]
+
+    def _tasks(self) -> list[Task]:
+        """The members' tasks, in registry order."""
+        present = {m.task.name for m in self.members}
+        return [task for name, task in TASKS.items() if name in present]
 
     def columns(self) -> list[str]:
         """Score columns written per row, in order (``rank`` is added by the final pass)."""
-        cols = []
-        if self.classifiers:
-            cols += ["p_lens", "p_lens_std"]
+        cols = [c for task in self._tasks() for c in task.committee_columns]
         for m in self.members:
-            if m.task == "classify":
-                cols += [f"p_lens_{m.label}", f"p_lens_std_{m.label}"]
-            else:
-                cols += regression_columns(m.label, m.targets)
+            cols += m.task.score_columns(m.label, m.targets)
         return cols
 
     def fingerprint(self) -> list[dict[str, Any]]:
         return [{"run_dir": str(m.run_dir.resolve()), "label": m.label,
                  "files": [list(f) for f in m.files]} for m in self.members]
 
-    def _reseed(self, chunk: int) -> None:
-        if self.mc_samples <= 1:
-            return
-        for i, drops in enumerate(self._dropouts):
-            for j, layers in enumerate(drops):
-                for k, layer in enumerate(layers):
-                    if getattr(layer, "seed_generator", None) is None:
-                        continue  # rate 0: Keras makes no generator, the layer is the identity
-                    state = layer.seed_generator.state
-                    words = np.random.SeedSequence([self.seed, chunk, i, j, k]).generate_state(1)
-                    state.assign(np.array([int(words[0]) & 0x7FFFFFFF, 0],
-                                          dtype=np.dtype(state.dtype)))
-
-    def _run(self, fwd, images: np.ndarray) -> np.ndarray:
-        """Outputs of one model for ``images (n, H, W)`` in fixed-size padded batches."""
-        n = len(images)
-        bs = self.batch_size
-        outs = []
-        for start in range(0, n, bs):
-            batch = images[start:start + bs]
-            m = len(batch)
-            if m < bs:
-                batch = np.concatenate([batch, np.repeat(batch[-1:], bs - m, axis=0)])
-            out = np.asarray(fwd(batch[..., None]))
-            outs.append(out[:m])
-        return np.concatenate(outs).astype(np.float64)
-
     def predict(self, images: np.ndarray, *, chunk: int = 0) -> dict[str, np.ndarray]:
         """Score columns (see :meth:`columns`) for ``images`` float32 ``(n, H, W)``."""
-        images = np.ascontiguousarray(images, dtype=np.float32)
-        self._reseed(chunk)
         result: dict[str, np.ndarray] = {}
-        pooled = []
-        for m, fwds in zip(self.members, self._forwards):
-            samples = np.stack([self._run(fwd, images) for fwd in fwds
-                                for _ in range(self.mc_samples)])  # (S, n, k)
-            if m.task == "classify":
-                p = samples[..., 1]
-                pooled.append(p)
-                result[f"p_lens_{m.label}"] = p.mean(axis=0)
-                result[f"p_lens_std_{m.label}"] = p.std(axis=0)
-            else:
-                result.update(regression_values(m, samples))
-        if pooled:
-            p = np.concatenate(pooled)
-            result["p_lens"] = p.mean(axis=0)
-            result["p_lens_std"] = p.std(axis=0)
+        by_task: dict[str, list[np.ndarray]] = {}
+        for i, (m, samplers) in enumerate(zip(self.members, self._samplers)):
+            samples = np.concatenate([s.sample(images, key=(chunk, i, j))
+                                      for j, s in enumerate(samplers)])  # (S, n, k)
+            by_task.setdefault(m.task.name, []).append(samples)
+            result.update(m.task.score_values(m.label, m.targets, m.head, samples))
+        for task in self._tasks():
+            result.update(task.committee_values(by_task[task.name]))
         return result
-
-
-def regression_columns(label: str, targets: Sequence[str]) -> list[str]:
-    cols = []
-    for t in targets:
-        cols += [f"{label}_{t}", f"{label}_{t}_sigma"]
-    for i, a in enumerate(targets):
-        for b in targets[i:]:
-            cols.append(f"{label}_cov_{a}_{b}")
-    return cols
-
-
-def regression_values(member: Member, samples: np.ndarray) -> dict[str, np.ndarray]:
-    """Mixture moments of ``samples (S, n, k)`` of a regression member, as columns.
-
-    Uses :func:`lensfind.probabilistic.mc_moments` (mean of the means; covariance = mean of the
-    predicted covariances + covariance of the means).
-    """
-    from lensfind.probabilistic import mc_moments
-    label, targets = member.label, member.targets
-    pred = mc_moments(samples, head=member.head, n=len(targets), names=targets)
-    cov, sigma = pred.covariance, pred.sigma
-    out: dict[str, np.ndarray] = {}
-    for i, t in enumerate(targets):
-        out[f"{label}_{t}"] = pred.mean[:, i]
-        out[f"{label}_{t}_sigma"] = sigma[:, i]
-    for i, a in enumerate(targets):
-        for j in range(i, len(targets)):
-            out[f"{label}_cov_{a}_{targets[j]}"] = cov[:, i, j]
-    return out

@@ -45,7 +45,12 @@ PARAMS: dict[str, tuple[str, str]] = {
     "background_rms": ("e-/pixel", "background noise: sqrt(sky + read_noise^2)"),
 }
 
-LENS_PARAMS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification", "g1", "g2", "snr")
+#: what a regression head may predict: the lens parameters of :data:`PARAMS`
+REGRESSION_TARGETS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification", "g1", "g2")
+#: the six of the covariance paper's Table 1 (``ModelConfig.targets`` by default)
+TABLE1_TARGETS = REGRESSION_TARGETS[:6]
+#: parameters of the lens, recorded as NaN for non-lenses
+LENS_PARAMS = REGRESSION_TARGETS + ("snr",)
 
 
 def describe(name: str) -> str:

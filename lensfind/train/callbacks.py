@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
-from lensfind.train.rundir import atomic_write_text, commit_files, pending_name
+from lensfind.files import atomic_write_text
+from lensfind.train.rundir import commit_files, pending_name
+from lensfind.zoo.sampling import seed_states
 
 STATE = "state.json"
 CHECKPOINT = "checkpoint.keras"
@@ -120,22 +121,6 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 "stopped_epoch": int(self.stopped_epoch)}
 
 
-def rng_states(model: keras.Model) -> list[list[int]]:
-    """States of the model's ``SeedGenerator`` variables (dropout masks). ``.keras`` files do
-    not store them, so a resumed fold restores them from ``state.json``."""
-    return [np.asarray(v.numpy()).astype(np.int64).tolist() for v in model.variables
-            if v.path.endswith("seed_generator_state")]
-
-
-def set_rng_states(model: keras.Model, states: list[list[int]]) -> None:
-    variables = [v for v in model.variables if v.path.endswith("seed_generator_state")]
-    if len(variables) != len(states):
-        raise ValueError(f"checkpoint has {len(states)} random-generator states but the model "
-                         f"has {len(variables)}")
-    for v, s in zip(variables, states):
-        v.assign(np.asarray(s, dtype=np.asarray(v.numpy()).dtype))
-
-
 class FoldCheckpoint(keras.callbacks.Callback):
     """After every epoch: best weights (if improved), ``checkpoint.keras`` and ``state.json``.
 
@@ -207,7 +192,7 @@ class FoldCheckpoint(keras.callbacks.Callback):
             "epochs": self.epochs,
             "stopped": bool(self.model.stop_training) or epoch + 1 >= self.epochs,
             "early_stopping": es.get_state() if es is not None else None,
-            "rng_states": rng_states(self.model),
+            "rng_states": seed_states(self.model),
             "history": self.history,
             **self.extra,
         }

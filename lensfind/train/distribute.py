@@ -43,9 +43,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import keras
-import numpy as np
 
-from lensfind.train.config import DISTRIBUTIONS, PRECISIONS
+from lensfind.config.train import DISTRIBUTIONS, PRECISIONS
 from lensfind.validation import ConfigError, check_choice, fail
 
 
@@ -234,8 +233,8 @@ def training_scope(precision: str = "float32", distribute: str = "none", *,
     """Mixed precision and data parallelism for the models built, loaded and fitted inside.
 
     Args:
-        precision: ``train.mixed_precision`` (a :data:`~lensfind.train.config.PRECISIONS` name).
-        distribute: ``train.distribute`` (a :data:`~lensfind.train.config.DISTRIBUTIONS` name).
+        precision: ``train.mixed_precision`` (a :data:`~lensfind.config.train.PRECISIONS` name).
+        distribute: ``train.distribute`` (a :data:`~lensfind.config.train.DISTRIBUTIONS` name).
         batch_size: the global batch, checked against the device count on JAX.
 
     Yields:
@@ -248,11 +247,11 @@ def training_scope(precision: str = "float32", distribute: str = "none", *,
 
 
 def scope_for(train) -> contextlib.AbstractContextManager[Plan]:
-    """:func:`training_scope` from a :class:`~lensfind.train.config.TrainConfig`."""
+    """:func:`training_scope` from a :class:`~lensfind.config.train.TrainConfig`."""
     return training_scope(getattr(train, "mixed_precision", "float32"),
                           getattr(train, "distribute", "none"),
                           batch_size=getattr(train, "batch_size", None))
 
 
-__all__ = ["Plan", "backend", "device_count", "precision_scope", "scope_for", "set_random_seed",
+__all__ = ["Plan", "backend", "device_count", "precision_scope", "scope_for",
            "training_scope"]

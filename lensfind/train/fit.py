@@ -1,4 +1,9 @@
-"""Fit one model on one fold, resumably, with early stopping and per-epoch checkpoints.
+"""Fit one model on one split, resumably, with early stopping and per-epoch checkpoints.
+
+:func:`fit_split` is the one training recipe -- cross-validation folds, tuning's hold-out fits and
+``benchmarks/bench_train.py`` all call it: seed the initialisation from ``(seed, "init", fold)``,
+take the task's targets, build the augmented training sequence and the validation arrays, build
+the model (and let the task prepare it), and fit with :func:`fit_fold`.
 
 :func:`fit_fold` starts a fresh model (from ``build()``) or, when the fold folder holds a
 ``state.json`` from an interrupted run, reloads ``checkpoint.keras`` (weights *and* optimizer
@@ -15,15 +20,27 @@ import csv
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import keras
+import numpy as np
 
+from lensfind.data.sequence import AugmentedSequence, EpochSetter
+from lensfind.seeds import derive_seed, set_random_seed
+from lensfind.tasks import FoldContext, Task, get_task
 from lensfind.train.callbacks import (BEST_WEIGHTS, CHECKPOINT, STATE, EpochTimer,
                                       FoldCheckpoint, ProgressLogger, ResumableEarlyStopping,
-                                      set_rng_states, tensorboard_callback)
+                                      tensorboard_callback)
+from lensfind.train.distribute import training_scope
 from lensfind.train.rundir import recover_fold
+from lensfind.validation import fail, lookup
+from lensfind.zoo.backbones import BACKBONES
+from lensfind.zoo.config import REGIMES
+from lensfind.zoo.heads import HEADS
+from lensfind.zoo.model import (build_model, compile_model, load_model, resolve_input_size,
+                                resolve_weights)
+from lensfind.zoo.sampling import set_seed_states
 
 HISTORY = "history.csv"
 FINAL_MODEL = "model.keras"
@@ -51,10 +68,6 @@ class FitResult:
 
 def load_checkpoint(path: Path) -> keras.Model:
     """Load a ``.keras`` checkpoint with its optimizer (``safe_mode=True``)."""
-    try:
-        from lensfind.zoo.model import load_model
-    except ImportError:  # pragma: no cover - the zoo is part of the package
-        return keras.saving.load_model(path, compile=True, safe_mode=True)
     return load_model(path, compile=True)
 
 
@@ -109,8 +122,6 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
         checkpoint_every_s: least seconds between two checkpoints (0: every epoch; see
             :class:`~lensfind.train.callbacks.FoldCheckpoint`).
     """
-    from lensfind.train.distribute import training_scope
-
     with training_scope(precision, distribute, batch_size=batch_size) as plan:
         return _fit(plan, build, train_data, validation_data, folder, epochs=epochs,
                     patience=patience, monitor=monitor, mode=mode, batch_size=batch_size,
@@ -123,14 +134,12 @@ def _fit(plan, build, train_data, validation_data, folder, *, epochs, patience, 
          batch_size, callbacks, progress, label, tensorboard, stream,
          checkpoint_every_s) -> FitResult:
     """The body of :func:`fit_fold`, inside its training scope ``plan``."""
-    from lensfind.data.sequence import EpochSetter
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = read_state(folder)
     if state is not None:
         model = load_checkpoint(folder / CHECKPOINT)
-        set_rng_states(model, state.get("rng_states", []))
+        set_seed_states(model, state.get("rng_states", []))
         start = int(state["epoch"])
         history = list(state.get("history", []))
         es_state = state.get("early_stopping") or {}
@@ -183,3 +192,59 @@ def _fit(plan, build, train_data, validation_data, folder, *, epochs, patience, 
     stopped_early = len(history) < epochs
     return FitResult(model=model, history=history, best_epoch=best_epoch, resumed_from=start,
                      stopped_early=stopped_early)
+
+
+# ------------------------------------------------------------------------------ the recipe
+
+def check_experiment(exp) -> Task:
+    """Refuse settings that cannot run, before loading data or building anything."""
+    task = get_task(exp.experiment.task)
+    lookup(BACKBONES, exp.model.backbone, "model.backbone")
+    if exp.model.regime not in REGIMES:
+        fail("model.regime", exp.model.regime, "one of " + ", ".join(map(repr, REGIMES)))
+    lookup(HEADS, exp.model.head, "model.head")
+    task.check_config(exp)
+    resolve_input_size(exp.model)
+    resolve_weights(exp.model)
+    return task
+
+
+def default_build(exp, input_shape, n_targets) -> keras.Model:
+    """The zoo's model for ``exp``, compiled with its head's loss and the ``[train]`` optimiser."""
+    model = build_model(config=exp.model, input_shape=input_shape, n_targets=n_targets)
+    return compile_model(model, config=exp.model, train=exp.train, n_targets=n_targets)
+
+
+def fit_split(exp, task: Task, ctx: FoldContext, *, build: Callable = default_build,
+              callbacks: Sequence[keras.callbacks.Callback] = (), progress: bool = True,
+              label: str = "", tensorboard: bool = True, stream=None,
+              sequence_options: Mapping = {}) -> FitResult:
+    """Train ``exp``'s network on ``ctx.train``, validating on ``ctx.val``, in ``ctx.folder``.
+
+    Args:
+        exp: the experiment (``[model]``, ``[train]``, seed).
+        task: its task (targets, model preparation, early-stopping monitor).
+        ctx: the split; ``ctx.fold`` keys the initialisation, shuffling and augmentation seeds.
+        build: ``build(exp, input_shape, n_targets) -> compiled keras.Model``.
+        callbacks, progress, label, tensorboard, stream: as :func:`fit_fold`.
+        sequence_options: extra arguments of
+            :class:`~lensfind.data.sequence.AugmentedSequence` (e.g. ``workers``).
+    """
+    keras.backend.clear_session()
+    set_random_seed(derive_seed(exp.seed, "init", ctx.fold))  # no TensorFlow import under JAX
+    targets, label_fn = task.train_targets(ctx)
+    images = ctx.dataset.images
+    sequence = AugmentedSequence(images, targets, ctx.train, batch_size=exp.train.batch_size,
+                                 seed=exp.seed, fold=ctx.fold, augment=exp.train.augment,
+                                 shuffle=True, label_fn=label_fn, **sequence_options)
+    x_val = np.asarray(images[ctx.val], dtype=np.float32)[..., None]
+    y_val = task.validation_targets(ctx)
+    input_shape = tuple(images.shape[1:]) + (1,)
+    n_targets = task.n_targets(exp)
+    return fit_fold(lambda: task.prepare_model(ctx, build(exp, input_shape, n_targets)),
+                    sequence, (x_val, y_val), ctx.folder, epochs=exp.train.epochs,
+                    patience=exp.train.patience, monitor=task.monitor, mode=task.mode,
+                    batch_size=exp.train.batch_size, callbacks=callbacks, progress=progress,
+                    label=label, tensorboard=tensorboard, stream=stream,
+                    precision=exp.train.mixed_precision, distribute=exp.train.distribute,
+                    checkpoint_every_s=exp.train.checkpoint_every_s)

@@ -27,7 +27,6 @@ an interrupted commit forward (if ``new.state.json`` is there) or back.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 import re
@@ -36,9 +35,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import keras
+
+from lensfind.config import load_experiment, to_plain
+from lensfind.data.folds import load_folds
+from lensfind.data.store import package_versions, to_toml
+from lensfind.files import atomic_write_text, read_json, write_json
 from lensfind.validation import ConfigError
+from lensfind.zoo.model import load_model
 
 FORMAT = "lensfind-run"
+DEFAULT_RUNS_ROOT = "runs"
 RUN_FILE = "run.json"
 EXPERIMENT_FILE = "experiment.toml"
 FOLDS_FILE = "folds.json"
@@ -49,35 +56,6 @@ VERSION_PACKAGES = ("lensfind", "numpy", "scipy", "scikit-learn", "keras", "tens
 
 class RunError(ValueError):
     """A folder is not a (usable) lensfind run directory; the message says what is wrong."""
-
-
-# ------------------------------------------------------------------------------ atomic files
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False, default=_json_default)
-                      + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def _json_default(obj):
-    import numpy as np
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
 PENDING = "new."
@@ -127,13 +105,8 @@ def git_revision(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
-    from lensfind.data.store import package_versions
     out = package_versions(VERSION_PACKAGES)
-    try:
-        import keras
-        out["keras_backend"] = keras.backend.backend()
-    except ImportError:  # pragma: no cover
-        pass
+    out["keras_backend"] = keras.backend.backend()
     return out
 
 
@@ -179,8 +152,6 @@ class RunDir:
     @classmethod
     def create(cls, path: str | Path, exp, *, extra: dict | None = None) -> "RunDir":
         """Make a new run directory for experiment ``exp`` at ``path`` (must not be a run)."""
-        from lensfind.config import to_plain
-        from lensfind.data.store import to_toml
 
         path = Path(path)
         if (path / RUN_FILE).exists():
@@ -221,11 +192,9 @@ class RunDir:
     # -- contents
     def experiment(self):
         """The resolved :class:`~lensfind.config.Experiment` this run was made with."""
-        from lensfind.config import load_experiment
         return load_experiment(self.path / EXPERIMENT_FILE)
 
     def same_settings(self, exp) -> bool:
-        from lensfind.config import to_plain
         try:
             return to_plain(self.experiment()) == to_plain(exp)
         except (ConfigError, OSError):
@@ -241,7 +210,6 @@ class RunDir:
 
     def folds(self):
         """The saved :class:`~lensfind.data.folds.Fold` list."""
-        from lensfind.data.folds import load_folds
         if not self.folds_path.is_file():
             raise RunError(f"{self.path} has no {FOLDS_FILE} yet (the run never started a fold)")
         return load_folds(self.folds_path)
@@ -267,7 +235,6 @@ class RunDir:
 
     def load_models(self, *, compile: bool = False) -> list:  # noqa: A002
         """Final models of the finished folds, in fold order (``safe_mode=True``)."""
-        from lensfind.zoo.model import load_model
         return [load_model(self.fold_dir(k) / "model.keras", compile=compile)
                 for k in self.finished_folds()]
 

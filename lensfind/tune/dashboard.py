@@ -12,7 +12,6 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from lensfind.validation import ConfigError
 
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):
@@ -50,24 +49,6 @@ def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080, stream
         pass
     finally:
         server.server_close()
-
-
-def dashboard_command(args) -> int:
-    """``lensfind dashboard [EXPERIMENT.toml] [--storage URL] [--host H] [--port P]``."""
-    from lensfind.config import load_experiment
-    from lensfind.tune.storage import storage_url
-    if args.storage:
-        url = args.storage
-    elif args.experiment:
-        exp = load_experiment(args.experiment, small=getattr(args, "small", False))
-        url = storage_url(exp, None, args.runs_dir)
-    else:
-        raise ConfigError("dashboard: give an experiment file or --storage URL")
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.public:
-        raise ConfigError(f"--host = {args.host!r} is invalid: the dashboard can change studies; "
-                          "expected a loopback address (127.0.0.1), or add --public")
-    serve(url, host=args.host, port=args.port)
-    return 0
 
 
 def study_database(experiment: str | Path, runs_dir: str | Path = "runs", *,

@@ -17,15 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from lensfind.data.build import load_dataset
+from lensfind.data.folds import validation_split
+from lensfind.files import write_json
+from lensfind.seeds import derive_seed
+from lensfind.tasks import FoldContext, Task, get_task
+from lensfind.train.fit import check_experiment, fit_split
+
 #: key of the split's random stream (CV validation splits use the fold index 0..k-1)
 HOLDOUT_STREAM = 9001
 
 
-def holdout_split(exp, dataset, task=None) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(exp, dataset, task: Task | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(train, validation)`` indices of the fixed split of ``exp`` (``[tune] holdout_fraction``)."""
-    from lensfind.seeds import derive_seed
-    from lensfind.data.folds import validation_split
-    from lensfind.train.cv import get_task
     task = task or get_task(exp.experiment.task)
     indices, strata, groups = task.select(exp, dataset)
     return validation_split(strata, groups, np.asarray(indices), fraction=exp.tune.holdout_fraction,
@@ -44,51 +48,20 @@ def holdout_fit(exp, folder: str | Path, *, dataset=None, callbacks: Sequence = 
         ...; regression: ``nll``, ``coverage_{1,2,3}sigma``, ``error68_<param>``, ...) plus
         ``epochs``, ``best_epoch`` and ``n_train``/``n_val``.
     """
-    import keras
-
-    from lensfind.seeds import derive_seed
-    from lensfind.data.sequence import AugmentedSequence
-    from lensfind.train.cv import FoldContext, check_experiment
-    from lensfind.seeds import set_random_seed
-    from lensfind.train.fit import fit_fold
-    from lensfind.train.rundir import write_json
-    from lensfind.zoo.model import build_model, compile_model
-
     out = stream or sys.stdout
     folder = Path(folder)
     task = check_experiment(exp)
     if dataset is None:
-        from lensfind.data.build import load_dataset
         dataset = load_dataset(exp, progress=progress)
     train, val = holdout_split(exp, dataset, task)
     ctx = FoldContext(exp=exp, dataset=dataset, fold=0, k=1, train=train, val=val, test=val,
                       folder=folder)
     folder.mkdir(parents=True, exist_ok=True)
-    keras.backend.clear_session()
-    set_random_seed(derive_seed(exp.seed, "init", 0))
-    targets, label_fn = task.train_targets(ctx)
-    seq = AugmentedSequence(dataset.images, targets, train, batch_size=exp.train.batch_size,
-                            seed=exp.seed, fold=0, augment=exp.train.augment, shuffle=True,
-                            label_fn=label_fn)
-    x_val = np.asarray(dataset.images[val], dtype=np.float32)[..., None]
-    y_val = task.validation_targets(ctx)
-    input_shape = tuple(dataset.images.shape[1:]) + (1,)
-    n_targets = task.n_targets(exp)
-
-    def build():
-        model = build_model(config=exp.model, input_shape=input_shape, n_targets=n_targets)
-        model = compile_model(model, config=exp.model, train=exp.train, n_targets=n_targets)
-        return task.prepare_model(ctx, model) if hasattr(task, "prepare_model") else model
-
     label = f"[{exp.name} holdout]"
     if progress:
         print(f"{label} train {len(train)}, validation {len(val)} images", file=out, flush=True)
-    result = fit_fold(build, seq, (x_val, y_val), folder, epochs=exp.train.epochs,
-                      patience=exp.train.patience, monitor=task.monitor, mode=task.mode,
-                      batch_size=exp.train.batch_size, callbacks=callbacks, progress=progress,
-                      label=label, tensorboard=False, stream=out,
-                      precision=exp.train.mixed_precision, distribute=exp.train.distribute,
-                      checkpoint_every_s=exp.train.checkpoint_every_s)
+    result = fit_split(exp, task, ctx, callbacks=callbacks, progress=progress, label=label,
+                       tensorboard=False, stream=out)
     # score the validation part as the "test" of this fit, without a separate recalibration
     # split (that would be the same images again)
     scored = dataclasses.replace(ctx, val=np.zeros(0, np.int64))

@@ -20,7 +20,14 @@ from typing import Any
 import optuna
 
 from lensfind.config import Experiment
+from lensfind.data.build import load_dataset
+from lensfind.evaluate.calibration import EXPECTED_COVERAGE
+from lensfind.tasks import get_task
+from lensfind.train.cv import run_cv
+from lensfind.tune.holdout import holdout_fit
+from lensfind.tune.pruning import KerasPruningCallback
 from lensfind.tune.space import suggest_config, tuned_params
+from lensfind.tune.storage import study_dir
 
 
 def objective_values(names: Sequence[str], metrics: Mapping[str, float]) -> float | list[float]:
@@ -52,7 +59,7 @@ class SyntheticObjective:
         self.exp = exp
         self.seconds = float(seconds)
         self.epochs = int(epochs)
-        self.names = exp.tune.objective_names(exp.experiment.task)
+        self.names = exp.tune.objective_names(get_task(exp.experiment.task))
 
     def metrics(self, config: Experiment, epoch: int) -> dict[str, float]:
         rates = [getattr(config.model, n) for n in tuned_params(self.exp)]
@@ -71,7 +78,7 @@ class SyntheticObjective:
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         config = suggest_config(trial, self.exp)
         single = len(self.names) == 1
-        monitor = self.exp.tune.monitor_key(self.exp.experiment.task)
+        monitor = self.exp.tune.monitor_key(get_task(self.exp.experiment.task))
         metrics: dict[str, float] = {}
         for epoch in range(self.epochs):
             if self.seconds:
@@ -116,7 +123,6 @@ def objectives_from_metrics(names: Sequence[str], metrics: Mapping[str, Any],
     scale is known); ``val_loss`` = the fit's best validation loss.
     """
     scales = dict(scales or {})
-    from lensfind.evaluate.calibration import EXPECTED_COVERAGE
     out: dict[str, float] = {}
     for name in names:
         if name == "auc":
@@ -161,7 +167,7 @@ class KerasObjective:
         self.exp = exp
         self.runs_dir = Path(runs_dir)
         self.progress = progress
-        self.names = exp.tune.objective_names(exp.experiment.task)
+        self.names = exp.tune.objective_names(get_task(exp.experiment.task))
         self._dataset = dataset
         self._dataset_key: str | None = None if dataset is None else "given"
 
@@ -171,28 +177,17 @@ class KerasObjective:
             return self._dataset
         key = repr((config.simulation, config.experiment.data, config.seed))
         if key != self._dataset_key:
-            from lensfind.data.build import load_dataset
             self._dataset = load_dataset(config, progress=self.progress)
             self._dataset_key = key
         return self._dataset
 
     @staticmethod
     def scales(config: Experiment, dataset: Any) -> dict[str, float]:
-        """Standard deviation of each regression target in the data set (error68 units)."""
-        import numpy as np
-        if config.experiment.task != "regress":
-            return {}
-        out = {}
-        for name in config.model.targets:
-            values = np.asarray(dataset.params.get(name, []), np.float64)
-            values = values[np.isfinite(values)]
-            if values.size > 1 and np.std(values) > 0:
-                out[name] = float(np.std(values))
-        return out
+        """The task's scales for the error68 objective (regression: each target's spread)."""
+        return get_task(config.experiment.task).objective_scales(config, dataset)
 
     def folder(self, trial: Any) -> Path:
         """The trial's run directory."""
-        from lensfind.tune.storage import study_dir
         study = getattr(trial, "study", None)
         study_name = study.study_name if study is not None else "fixed-trial"
         try:
@@ -203,21 +198,18 @@ class KerasObjective:
         return study_dir(self.exp, self.runs_dir) / study_name / "trials" / f"{number:04d}"
 
     def __call__(self, trial: Any) -> float | list[float]:
-        from lensfind.tune.pruning import KerasPruningCallback
         config = suggest_config(trial, self.exp)
         space = self.exp.tune
         folder = self.folder(trial)
-        pruner = KerasPruningCallback(trial, space.monitor_key(config.experiment.task),
+        pruner = KerasPruningCallback(trial, space.monitor_key(get_task(config.experiment.task)),
                                       epochs_per_stage=config.train.epochs)
         dataset = self.dataset(config)
         if space.mode == "holdout":
-            from lensfind.tune.holdout import holdout_fit
             metrics = holdout_fit(config, folder, dataset=dataset, callbacks=[pruner],
                                   progress=self.progress)
             per_fit = [objectives_from_metrics(self.names, metrics, folder / "history.csv",
                                                self.scales(config, dataset))]
         else:
-            from lensfind.train.cv import run_cv
             result = run_cv(config, run_dir=folder, folds=list(space.folds) or None,
                             callbacks=[pruner], progress=self.progress, dataset=dataset)
             wanted = set(space.folds) if space.folds else None

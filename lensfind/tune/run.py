@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -144,21 +143,6 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         lines.append(f"  plots: {Path(summary['plots'][0]).parent}/ "
                      f"({', '.join(Path(p).name for p in summary['plots'])})")
     return "\n".join(lines)
-
-
-def tune_command(args) -> int:
-    """``lensfind tune EXPERIMENT.toml --n-trials N [--storage URL] [--study-name S]
-    [--workers K] [--small] [--set KEY=VALUE]``."""
-    log_to_stdout()
-    exp = load_experiment(args.experiment, small=args.small, overrides=args.overrides)
-    with open(args.experiment, "rb") as handle:
-        base = tomllib.load(handle)
-    summary = tune(exp, n_trials=args.n_trials, storage=args.storage,
-                   study_name=args.study_name or default_study_name(exp, small=args.small),
-                   workers=args.workers, runs_dir=args.runs_dir, objective=args.objective,
-                   base=base)
-    print(format_summary(summary))
-    return 0 if all(code == 0 for code in summary["worker_exit_codes"]) else 1
 
 
 def tune_demo(out_dir: str | Path, *, exp: Experiment | None = None, dataset: Any = None,

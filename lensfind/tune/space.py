@@ -5,7 +5,7 @@ import dataclasses
 from typing import Any
 
 from lensfind.config import Experiment
-from lensfind.tune.config import TuneConfig
+from lensfind.config.tune import TuneConfig
 from lensfind.validation import ConfigError
 
 

@@ -20,8 +20,9 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
-from lensfind.config import Experiment
-from lensfind.tune.config import TuneConfig
+from lensfind.config import Experiment, to_plain
+from lensfind.config.tune import TuneConfig
+from lensfind.tasks import get_task
 from lensfind.validation import ConfigError
 
 SQLITE_TIMEOUT_S = 120  # seconds an SQLite writer waits for another worker's lock
@@ -145,10 +146,9 @@ def open_study(exp: Experiment, *, storage: str | RDBStorage, study_name: str,
     Raises:
         ConfigError: the stored study optimises other objectives than this experiment.
     """
-    from lensfind.config import to_plain
     space = exp.tune if space is None else space
-    names = list(space.objective_names(exp.experiment.task))
-    directions = space.directions(exp.experiment.task)
+    names = list(space.objective_names(get_task(exp.experiment.task)))
+    directions = space.directions(get_task(exp.experiment.task))
     multi = len(directions) > 1
     if isinstance(storage, str):
         storage = open_storage(storage, heartbeat_interval=space.heartbeat_interval,

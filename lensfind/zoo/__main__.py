@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from lensfind.zoo.backbones import describe_zoo
+from lensfind.zoo.describe import describe_zoo
 
 
 def main(argv=None) -> None:

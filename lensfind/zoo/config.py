@@ -3,10 +3,21 @@ from __future__ import annotations
 
 import dataclasses
 
+from lensfind.probabilistic import REGRESSION_HEADS
+from lensfind.sim.params import TABLE1_TARGETS
 from lensfind.validation import check_choice, check_range, fail
 
 REGIMES = ("frozen", "finetune", "random")
-HEAD_KINDS = ("classifier", "mvn_full", "mvn_diag", "mse")
+CLASSIFIER_HEADS = ("classifier",)
+#: names of ``lensfind.zoo.heads.HEADS`` (derived here so configs are checked without Keras)
+HEAD_KINDS = CLASSIFIER_HEADS + REGRESSION_HEADS
+#: optimiser name -> (Keras optimizer class, fixed arguments); ``train.optimizer`` picks one
+OPTIMIZERS: dict[str, tuple[str, dict]] = {
+    "adam": ("Adam", {}),
+    "nadam": ("Nadam", {}),
+    "rmsprop": ("RMSprop", {}),
+    "sgd": ("SGD", {"momentum": 0.9, "nesterov": True}),
+}
 #: Names of ``lensfind.zoo.backbones.BACKBONES`` (kept here so that configs are checked without
 #: importing Keras; a test keeps the two in step).
 BACKBONE_NAMES = ("xception", "inception_v3", "resnet50", "nasnet_mobile", "nasnet_large",
@@ -57,7 +68,7 @@ class ModelConfig:
     dense_dropout: float = 0.3
     conv_dropout: float = 0.03
     head: str = "classifier"
-    targets: tuple[str, ...] = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification")
+    targets: tuple[str, ...] = TABLE1_TARGETS
 
     def __post_init__(self):
         check_choice("model.backbone", self.backbone, BACKBONE_NAMES)

@@ -22,9 +22,8 @@ import keras
 
 from lensfind.validation import ConfigError, fail, lookup
 from lensfind.zoo.backbones import BACKBONES, BackboneSpec
-from lensfind.zoo.config import REGIMES, ModelConfig
+from lensfind.zoo.config import OPTIMIZERS, REGIMES, ModelConfig
 from lensfind.zoo.heads import HEADS
-import lensfind.zoo.regression_heads  # noqa: F401,E402  (registers mvn_full, mvn_diag, mse in HEADS)
 from lensfind.zoo.stems import normalize_block, resize_to, upsampling_stem
 
 BACKBONE_LAYER = "backbone"
@@ -206,18 +205,11 @@ def build_model(*, config: ModelConfig, input_shape=(100, 100, 1),
     return keras.Model(inputs, outputs, name=f"lensfind_{config.backbone}_{config.head}")
 
 
-OPTIMIZERS = {
-    "adam": lambda lr: keras.optimizers.Adam(learning_rate=lr),
-    "nadam": lambda lr: keras.optimizers.Nadam(learning_rate=lr),
-    "rmsprop": lambda lr: keras.optimizers.RMSprop(learning_rate=lr),
-    "sgd": lambda lr: keras.optimizers.SGD(learning_rate=lr, momentum=0.9, nesterov=True),
-}
-
-
 def make_optimizer(train) -> keras.optimizers.Optimizer:
     """The optimiser named by ``train.optimizer`` at ``train.learning_rate`` (SGD: Nesterov
     momentum 0.9)."""
-    return lookup(OPTIMIZERS, train.optimizer, "train.optimizer")(train.learning_rate)
+    class_name, kwargs = lookup(OPTIMIZERS, train.optimizer, "train.optimizer")
+    return getattr(keras.optimizers, class_name)(learning_rate=train.learning_rate, **kwargs)
 
 
 def compile_model(model: keras.Model, *, config: ModelConfig, train, n_targets: int | None = None,

@@ -1,7 +1,7 @@
 """Regression heads for lens parameters: ``mvn_full``, ``mvn_diag`` and ``mse``.
 
-Importing this module adds the three heads to :data:`lensfind.zoo.heads.HEADS` (it is imported
-by :mod:`lensfind.zoo.heads`). Each is ``head_trunk`` (pooling, MC dropout, dense, batch norm,
+:data:`REGRESSION_HEAD_SPECS` holds the three heads (entries of :data:`lensfind.zoo.heads.HEADS`).
+Each is ``head_trunk`` (pooling, MC dropout, dense, batch norm,
 MC dropout) -> ``Dense(n_outputs)`` named ``head_raw`` (whitened units) -> :class:`TargetScaling`
 named ``head_output`` (target units). The output layout is that of
 :mod:`lensfind.probabilistic`; the loss is eq. (2) of the covariance paper
@@ -29,8 +29,8 @@ from keras import ops
 
 from lensfind import probabilistic as P
 from lensfind.zoo.config import ModelConfig
-from lensfind.zoo.heads import HEADS, HeadSpec, head_trunk
 from lensfind.zoo.layers import PACKAGE
+from lensfind.zoo.trunk import HeadSpec, head_trunk
 
 RAW_LAYER = "head_raw"
 OUTPUT_LAYER = "head_output"
@@ -208,11 +208,14 @@ _DESCRIPTIONS = {
     "mse": "n means, mean squared error of whitened targets (no predicted covariance)",
 }
 
-for _head in P.REGRESSION_HEADS:
-    HEADS[_head] = HeadSpec(
-        builder=_builder(_head),
-        n_outputs=(lambda h: lambda n: P.n_outputs(h, n))(_head),
-        loss=(lambda h: lambda n: GaussianLoss(h, n))(_head),
+#: head name -> spec, for :data:`lensfind.zoo.heads.HEADS`
+REGRESSION_HEAD_SPECS: dict[str, HeadSpec] = {
+    head: HeadSpec(
+        builder=_builder(head),
+        n_outputs=(lambda h: lambda n: P.n_outputs(h, n))(head),
+        loss=(lambda h: lambda n: GaussianLoss(h, n))(head),
         metrics=(lambda n: [MeanAbsoluteWhitenedError(n)]),
         needs_targets=True,
-        description=_DESCRIPTIONS[_head])
+        description=_DESCRIPTIONS[head])
+    for head in P.REGRESSION_HEADS
+}

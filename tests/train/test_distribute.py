@@ -175,7 +175,7 @@ def test_data_worker_threads_do_not_change_what_is_trained(monkeypatch):
     (``threads=3``) train the same weights as making them one by one when Keras asks."""
     from lensfind.data.sequence import WORKERS_ENV, AugmentedSequence, EpochSetter, \
         default_workers
-    from lensfind.train.config import AugmentConfig
+    from lensfind.config.train import AugmentConfig
 
     rng = np.random.default_rng(0)
     images = rng.normal(size=(40, 16, 16)).astype("float32")
@@ -244,7 +244,7 @@ def test_jax_backend_imports_the_training_and_scoring_paths_without_tensorflow()
     """As on the lent GPU machine: JAX, no TensorFlow. Importing every command must work and
     leave TensorFlow unimported (tests/no_tensorflow.py makes it unimportable)."""
     code = ("import sys, tests.no_tensorflow\n"
-            "import lensfind.cli, lensfind.train.cv, lensfind.train.fit, lensfind.train.regress\n"
+            "import lensfind.cli, lensfind.train.cv, lensfind.train.fit, lensfind.tasks.regress\n"
             "import lensfind.score.runner, lensfind.tune.run, lensfind.train.distribute\n"
             "import keras\n"
             "assert keras.backend.backend() == 'jax', keras.backend.backend()\n"

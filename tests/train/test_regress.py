@@ -49,14 +49,14 @@ def small_set():
 # ------------------------------------------------------------------------------- bad input
 
 def test_unknown_target_is_refused(small_set):
-    from lensfind.train.regress import select
+    from lensfind.tasks.regress import select
     with pytest.raises(ConfigError, match=r"model.targets = \['theta_e', 'radius'\] is invalid: "
                                           r"expected names from theta_e, e1.*unknown: 'radius'"):
         select(small_set, ["theta_e", "radius"])
 
 
 def test_target_missing_from_the_data_set_is_refused(small_set):
-    from lensfind.train.regress import select
+    from lensfind.tasks.regress import select
     sub = small_set.subset(np.arange(len(small_set)))
     del sub.params["g2"]
     with pytest.raises(ConfigError, match=r"it has no 'g2' \(it has .*theta_e"):
@@ -64,7 +64,7 @@ def test_target_missing_from_the_data_set_is_refused(small_set):
 
 
 def test_nan_targets_are_refused(small_set):
-    from lensfind.train.regress import select
+    from lensfind.tasks.regress import select
     sub = small_set.subset(np.arange(len(small_set)))
     lens = np.flatnonzero(sub.labels == 1)[:3]
     sub.params["e1"] = sub.params["e1"].copy()
@@ -75,7 +75,7 @@ def test_nan_targets_are_refused(small_set):
 
 
 def test_selection_keeps_lenses_only(small_set):
-    from lensfind.train.regress import select
+    from lensfind.tasks.regress import select
     idx, y = select(small_set, ["theta_e", "magnification"])
     assert idx.size == 30 and np.all(small_set.labels[idx] == 1) and np.isfinite(y).all()
 
@@ -90,7 +90,7 @@ def test_a_classifier_head_or_bad_targets_do_not_run_a_regression():
 
 
 def test_whitening_statistics():
-    from lensfind.train.regress import whitening
+    from lensfind.tasks.regress import whitening
     y = np.array([[1.0, 5.0], [3.0, 5.0]])
     mean, std = whitening(y)
     np.testing.assert_allclose(mean, [2.0, 5.0])
@@ -104,7 +104,7 @@ def test_whitening_statistics():
 def test_targets_follow_rotations_and_flips(small_set):
     """The task's label function: centre rotates as a vector, ellipticity and shear as spin-2."""
     from lensfind.data.augment import Transform
-    from lensfind.train.regress import label_fn
+    from lensfind.tasks.regress import label_fn
     names = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification", "g1", "g2")
     fn = label_fn(small_set.params, names)
     idx = np.flatnonzero(small_set.labels == 1)[:4]
@@ -155,7 +155,7 @@ def test_bad_sweep_tables_are_refused():
 def test_tiny_regression_run_learns_and_reports_coverage(tmp_path, capsys):
     """One fold of a 5-fold run: ~720 training lenses, 15 epochs, MC dropout with 10 passes."""
     from lensfind.train.cv import run_cv
-    from lensfind.train.regress import summarize
+    from lensfind.tasks.regress import summarize
 
     exp = _exp()
     dataset = _dataset(exp)

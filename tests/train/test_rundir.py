@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from lensfind.config import Experiment, to_plain
-from lensfind.train.callbacks import ResumableEarlyStopping, rng_states, set_rng_states
+from lensfind.train.callbacks import ResumableEarlyStopping
+from lensfind.zoo.sampling import seed_states as rng_states
+from lensfind.zoo.sampling import set_seed_states as set_rng_states
 from lensfind.train.rundir import (RunDir, RunError, commit_files, find_resumable, pending_name,
                                    recover_fold)
 

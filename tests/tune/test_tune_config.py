@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from lensfind.config import Experiment, experiment_from_dict, load_experiment
-from lensfind.tune.config import TuneConfig
+from lensfind.config.tune import TuneConfig
 from lensfind.tune.space import dropout_fields, params_to_sections, suggest_config, tuned_params
 from lensfind.validation import ConfigError
 

@@ -9,7 +9,8 @@ import pytest
 import keras
 
 from lensfind.validation import ConfigError
-from lensfind.zoo.backbones import BACKBONES, RANGE_TEXT, describe_zoo
+from lensfind.zoo.backbones import BACKBONES, RANGE_TEXT
+from lensfind.zoo.describe import describe_zoo
 from lensfind.zoo.config import BACKBONE_NAMES, ModelConfig
 from lensfind.zoo.layers import BackboneRange
 from lensfind.zoo.model import build_model

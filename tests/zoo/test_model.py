@@ -8,7 +8,7 @@ import pytest
 
 import keras
 
-from lensfind.train.config import OPTIMIZERS, TrainConfig
+from lensfind.config.train import OPTIMIZERS, TrainConfig
 from lensfind.validation import ConfigError
 from lensfind.zoo.backbones import count_params
 from lensfind.zoo.config import ModelConfig

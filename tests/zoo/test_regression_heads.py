@@ -11,7 +11,7 @@ from lensfind.zoo.heads import HEADS
 from lensfind.zoo.model import build_model, compile_model
 from lensfind.zoo.regression_heads import (GaussianLoss, TargetScaling, regression_loss,
                                            set_target_scaling, target_scaling)
-from lensfind.train.config import TrainConfig
+from lensfind.config.train import TrainConfig
 
 TARGETS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification")
 
@@ -72,7 +72,7 @@ def test_regression_loss_reads_the_model_scale():
 
 
 def test_head_target_count_mismatch_is_refused():
-    from lensfind.train.regress import check_model_targets
+    from lensfind.tasks.regress import check_model_targets
 
     model = build_model(config=_config("mvn_full"), input_shape=(48, 48, 1), n_targets=3)
     assert model.output.shape[-1] == P.n_outputs("mvn_full", 3)

@@ -1,7 +1,10 @@
-"""``lensfind`` command line: parsing only; each command calls one library function.
+"""``lensfind`` command line: every argument parser here, every handler in ``lensfind.cli.<group>``.
 
-Handlers are named as ``"module:function"`` and imported only when their command runs, so
-``lensfind --help`` stays fast (no TensorFlow import).
+:data:`COMMANDS` is the registry: name -> (help, arguments, ``"module:function"``). A handler
+module (:mod:`.data`, :mod:`.train`, :mod:`.tune`, :mod:`.score`, :mod:`.demo`) turns parsed
+arguments into typed calls of one library function; it is imported only when its command runs,
+so ``lensfind --help`` stays fast (no TensorFlow import). Unless ``--verbose`` is given,
+TensorFlow's native start-up log lines are filtered out (:mod:`.quiet`).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from lensfind.cli.quiet import quiet_native_logs
 from lensfind.validation import ConfigError
 
 
@@ -63,9 +67,51 @@ def _dashboard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="root of run directories")
 
 
+SCORE_EPILOG = """\
+The list needs the columns id and path (cutout FITS or .npy files, relative to the CSV's
+folder); ra, dec and grade are optional and every other column is copied to the output.
+With --image, cutouts are cut from a survey FITS image (celestial WCS) at the rows' ra, dec
+and no path column is needed. Bad rows (missing or broken files, NaN pixels, wrong sizes,
+repeated ids, ...) are reported in the status and reason columns and never stop the run.
+A killed run resumes when the same command is started again.
+
+example:
+  lensfind score data/examples/candidates.csv --model runs/cv-lensflow/20250101-120000 \\
+      --out scores/examples.csv --mc-samples 10
+"""
+
+
 def _score_args(p: argparse.ArgumentParser) -> None:
-    from lensfind.score.cli import add_arguments
-    add_arguments(p)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = SCORE_EPILOG
+    p.add_argument("candidates", metavar="CANDIDATES.csv", help="the candidate list (CSV)")
+    p.add_argument("--model", dest="models", action="append", required=True, metavar="RUN_DIR",
+                   help="a lensfind run directory (runs/<experiment>/<run>); all its folds "
+                        "score together; repeat for several runs")
+    p.add_argument("--out", required=True, metavar="SCORES.csv", help="the scores CSV to write")
+    p.add_argument("--image", metavar="SURVEY.fits",
+                   help="cut the cutouts from this FITS image (with a celestial WCS) at ra, dec")
+    p.add_argument("--mc-samples", type=int, default=1, metavar="T",
+                   help="Monte-Carlo dropout passes per model (default 1: deterministic)")
+    p.add_argument("--chunk-size", type=int, default=256, metavar="N",
+                   help="rows read, scored and written at a time (default 256)")
+    p.add_argument("--workers", type=int, default=4, metavar="W",
+                   help="threads or processes reading cutout files (default 4)")
+    p.add_argument("--readers", choices=("auto", "threads", "processes"), default="auto",
+                   help="read cutout files in threads or in processes (no shared GIL; for "
+                        "fast GPUs); auto: processes on machines with 8 or more cores")
+    p.add_argument("--batch-size", type=int, default=32, metavar="B",
+                   help="images per forward pass (default 32)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the MC-dropout masks")
+    p.add_argument("--tolerance", type=float, default=0.1, metavar="F",
+                   help="cutouts whose sides differ from the models' by at most this fraction "
+                        "are centre-cropped or padded (default 0.1)")
+    p.add_argument("--top", type=int, default=16, metavar="N",
+                   help="cutouts in the top-N PNG grid (default 16, 0 for none)")
+    p.add_argument("--id-column", default="id", help="name of the id column (default id)")
+    p.add_argument("--path-column", default="path",
+                   help="name of the cutout-path column (default path)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _cv_args(p: argparse.ArgumentParser) -> None:
@@ -104,37 +150,47 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 # name -> (help, add_arguments, "module:function")
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] = {
     "simulate": ("simulate a labelled HDF5 training set", _simulate_args,
-                 "lensfind.data.build:simulate_command"),
+                 "lensfind.cli.data:simulate_command"),
     "tune": ("tune dropout rates (and more) of an experiment with Optuna", _tune_args,
-             "lensfind.tune.run:tune_command"),
+             "lensfind.cli.tune:tune_command"),
     "dashboard": ("serve optuna-dashboard on a tuning study (127.0.0.1)", _dashboard_args,
-                  "lensfind.tune.dashboard:dashboard_command"),
+                  "lensfind.cli.tune:dashboard_command"),
     "score": ("score a candidate list (CSV of FITS cutouts) with trained runs", _score_args,
-              "lensfind.score.cli:score_command"),
+              "lensfind.cli.score:score_command"),
     "cv": ("k-fold cross-validate an experiment (resumable; --fold K for job arrays)", _cv_args,
-           "lensfind.train.cv:cv_command"),
+           "lensfind.cli.train:cv_command"),
     "aggregate": ("summarise the finished folds of a cross-validation run", _aggregate_args,
-                  "lensfind.train.cv:aggregate_command"),
+                  "lensfind.cli.train:aggregate_command"),
     "compare": ("one table and overview plot of several cross-validation runs", _compare_args,
-                "lensfind.train.cv:compare_command"),
+                "lensfind.cli.train:compare_command"),
     "sweep": ("cross-validate one run per value of an experiment's [sweep] table", _sweep_args,
-              "lensfind.train.sweep:sweep_command"),
-    "demo": ("run the embedded demo end to end", _demo_args, "lensfind.demo:demo_command"),
+              "lensfind.cli.train:sweep_command"),
+    "demo": ("run the embedded demo end to end", _demo_args, "lensfind.cli.demo:demo_command"),
 }
+
+
+def _common_args(p: argparse.ArgumentParser, default=None) -> None:
+    p.add_argument("--verbose", action="store_true", default=default,
+                   help="also show TensorFlow's native start-up and optimiser log lines")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lensfind", description="Find strong gravitational lenses in telescope cutouts and "
         "measure them: simulate, cross-validate, tune, score.")
+    _common_args(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, _) in COMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(command)
+        _common_args(command, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_native_logs()
     module_name, func_name = COMMANDS[args.command][2].split(":")
     handler = getattr(importlib.import_module(module_name), func_name)
     try:

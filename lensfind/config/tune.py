@@ -24,7 +24,6 @@ OBJECTIVES = {
     "calibration": "minimize",  # mean |coverage - nominal| over the 1, 2, 3 sigma intervals
     "error68": "minimize",      # mean 68 % absolute error of the lens parameters (scaled)
 }
-CLASSIFY_OBJECTIVES = ("auc", "val_loss")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 
@@ -121,18 +120,19 @@ class TuneConfig:
         if not isinstance(self.storage, str):
             fail("tune.storage", self.storage, "an Optuna storage URL or ''")
 
-    def objective_names(self, task: str) -> tuple[str, ...]:
-        """The objectives of this study for ``task`` (``"classify"`` or ``"regress"``)."""
-        names = self.objectives or (("auc",) if task == "classify" else ("nll",))
-        if task == "classify":
-            for name in names:
-                check_choice("tune.objectives", name, CLASSIFY_OBJECTIVES)
-        return names
+    def objective_names(self, task) -> tuple[str, ...]:
+        """The objectives of this study for ``task`` (a :class:`~lensfind.tasks.base.Task`):
+        ``objectives``, else the task's defaults; names the task cannot compute are refused."""
+        names = self.objectives or task.tune_objectives
+        for name in names:
+            if task.tune_objective_choices:
+                check_choice("tune.objectives", name, task.tune_objective_choices)
+        return tuple(names)
 
-    def directions(self, task: str) -> list[str]:
+    def directions(self, task) -> list[str]:
         """Optuna directions (``"maximize"``/``"minimize"``), one per objective."""
         return [OBJECTIVES[name] for name in self.objective_names(task)]
 
-    def monitor_key(self, task: str) -> str:
-        """Keras log key reported to the pruner each epoch."""
-        return self.monitor or ("val_auc" if task == "classify" else "val_loss")
+    def monitor_key(self, task) -> str:
+        """Keras log key reported to the pruner each epoch (``monitor``, else the task's)."""
+        return self.monitor or task.tune_monitor

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from lensfind.zoo.config import OPTIMIZERS
 from lensfind.validation import check_choice, check_interval, check_range, fail
 
-OPTIMIZERS = ("adam", "nadam", "rmsprop", "sgd")
 #: Keras dtype policies for ``train.mixed_precision`` (heads and losses stay float32)
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 #: ``train.distribute``: one device, or the batch split over all devices of one machine

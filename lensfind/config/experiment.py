@@ -1,4 +1,4 @@
-"""Experiment files: one TOML file -> one frozen :class:`Experiment`.
+"""One experiment file -> one frozen :class:`Experiment`.
 
 An experiment file has the tables ``[experiment]``, ``[simulation]``, ``[model]`` and ``[train]``
 (each optional, defaults below), plus an optional ``[small]`` table with the same layout whose
@@ -15,14 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lensfind.config.sweep import SweepConfig
+from lensfind.config.train import TrainConfig
+from lensfind.config.tune import TuneConfig
 from lensfind.sim.config import SimConfig
-from lensfind.train.config import TrainConfig
-from lensfind.train.sweep import SweepConfig
-from lensfind.tune.config import TuneConfig
-from lensfind.validation import ConfigError, check_choice, check_range, fail, from_mapping
+from lensfind.tasks import TASKS
+from lensfind.validation import ConfigError, check_choice, check_range, fail, from_mapping, to_dict
 from lensfind.zoo.config import ModelConfig
-
-TASKS = ("classify", "regress")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +30,8 @@ class ExperimentInfo:
 
     Attributes:
         name: short name; the run directory is ``runs/<name>/<run>``.
-        task: ``"classify"`` (lens finding) or ``"regress"`` (lens parameters).
+        task: a name in :data:`lensfind.tasks.TASKS`: ``"classify"`` (lens finding) or
+            ``"regress"`` (lens parameters).
         seed: master seed; simulation, folds, initialisation and augmentation derive from it.
         data: path of an HDF5 set made by ``lensfind simulate``; empty means simulate one from
             ``[simulation]`` (cached under ``data/generated/``).
@@ -47,7 +47,7 @@ class ExperimentInfo:
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str) or "/" in self.name:
             fail("experiment.name", self.name, "a non-empty name without '/'")
-        check_choice("experiment.task", self.task, TASKS)
+        check_choice("experiment.task", self.task, tuple(TASKS))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             fail("experiment.seed", self.seed, "an integer")
         check_range("experiment.seed", self.seed, 0, 2**32 - 1)
@@ -82,7 +82,6 @@ SECTIONS = tuple(f.name for f in dataclasses.fields(Experiment))
 
 def to_plain(exp: Experiment) -> dict[str, Any]:
     """Plain nested dict of an experiment (lists for tuples): what a TOML snapshot holds."""
-    from lensfind.validation import to_dict
     return to_dict(exp)
 
 

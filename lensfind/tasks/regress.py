@@ -1,8 +1,7 @@
 """The ``"regress"`` task: lens parameters with Gaussian heads over the k-fold machinery.
 
-What the cross-validation runner (:mod:`lensfind.train.cv`) calls for an experiment with
-``[experiment] task = "regress"`` (the :class:`Task` registered as ``TASKS["regress"]`` when
-this module is imported):
+The hooks of :class:`RegressTask` (``TASKS["regress"]``), as cross-validation, tuning and
+scoring call them for an experiment with ``[experiment] task = "regress"``:
 
 * ``select`` (:func:`select`) -- the images that take part (the lenses: non-lenses have no lens
   parameters), refusing unknown targets, targets missing from the data set and NaN values;
@@ -13,15 +12,16 @@ this module is imported):
 * ``prepare_model`` -- stores the *training fold's* target mean and std in the model's
   :class:`~lensfind.zoo.regression_heads.TargetScaling` layer (whitening saved with the model,
   predictions in target units) and compiles it with the head's loss (:func:`compile_regression`);
-* ``predict`` (:func:`predict_fold`) -- MC-dropout predictions (``train.mc_samples`` passes) of
-  the validation split and the test fold into ``fold_<k>/predictions.npz`` and ``oof.csv``;
+* ``predict`` (:func:`predict_fold`) -- MC-dropout predictions (``train.mc_samples`` passes,
+  :func:`lensfind.zoo.sampling.predict_gaussian` seeded by ``(seed, "mc_dropout", fold, split)``)
+  of the validation split and the test fold into ``fold_<k>/predictions.npz`` and ``oof.csv``;
 * ``fold_metrics`` (:func:`fold_metrics`) -- 68 % errors, coverage, chi2 and NLL, before and
   after the covariance factor fitted on the validation split (``fold_<k>/calibration.json``);
 * ``plots`` (:func:`summarize`) -- pooled out-of-fold Table 1, coverage before/after
-  recalibration, chi2 test (``regress_*.{csv,md,json}``) and ``plots/regress_*.png``.
-
-A sweep over settings (the covariance paper's dropout rates 0.02, 0.03, 0.1) is one experiment
-file with a ``[sweep]`` table, run by :mod:`lensfind.train.sweep` (``lensfind sweep FILE``).
+  recalibration, chi2 test (``regress_*.{csv,md,json}``) and ``plots/regress_*.png``;
+* ``sweep_plots`` -- coverage against a swept setting (the covariance paper's dropout rates);
+* ``member_targets`` / ``score_values`` -- a scoring member's mixture moments per candidate:
+  ``<member>_<param>``, ``<member>_<param>_sigma`` and the covariance's upper triangle.
 """
 from __future__ import annotations
 
@@ -33,12 +33,21 @@ from typing import Any
 
 import numpy as np
 
+from lensfind.data.augment import PARAM_RULES, check_label_aware, transform_params
+from lensfind.evaluate import regression_plots as RP
+from lensfind.evaluate.calibration import (EXPECTED_COVERAGE, coverage, error68,
+                                           evaluate_regression, fit_recalibration, write_tables)
+from lensfind.files import atomic_path, jsonable, write_json
+from lensfind.probabilistic import REGRESSION_HEADS, Prediction, check_outputs, log_det, mc_moments
+from lensfind.seeds import STREAMS
+from lensfind.sim.params import PARAMS, REGRESSION_TARGETS, TABLE1_TARGETS
+from lensfind.tasks.base import FoldContext, Task
 from lensfind.validation import ConfigError, fail
+from lensfind.zoo.model import make_optimizer
+from lensfind.zoo.regression_heads import (regression_loss, regression_metrics, scaling_layer,
+                                           set_target_scaling, target_scaling)
+from lensfind.zoo.sampling import predict_gaussian
 
-#: Names a regression target may take (lens parameters of the simulator, lensfind.sim.params).
-REGRESSION_TARGETS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification", "g1", "g2")
-#: The six of the covariance paper's Table 1 (the ModelConfig default).
-TABLE1_TARGETS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnification")
 PREDICTIONS = "predictions.npz"
 RECALIBRATION_METHOD = "mle"
 
@@ -58,8 +67,6 @@ def check_targets(names: Sequence[str]) -> tuple[str, ...]:
 
 def check_experiment(exp) -> None:
     """Refuse a regress experiment whose head or targets cannot work, before any work."""
-    from lensfind.probabilistic import REGRESSION_HEADS
-
     if exp.model.head not in REGRESSION_HEADS:
         fail("model.head", exp.model.head,
              f"one of {', '.join(map(repr, REGRESSION_HEADS))} for task 'regress'")
@@ -107,8 +114,6 @@ def whitening(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def check_model_targets(model, names: Sequence[str]) -> None:
     """Refuse a model whose head was built for other targets than ``names``."""
-    from lensfind.zoo.regression_heads import scaling_layer
-
     layer = scaling_layer(model)
     if tuple(layer.names) != tuple(names):
         raise ValueError(f"model head predicts {list(layer.names)} ({layer.n} targets, head "
@@ -119,27 +124,10 @@ def check_model_targets(model, names: Sequence[str]) -> None:
 
 def compile_regression(model, *, train) -> Any:
     """Compile with the train table's optimiser and the head's loss (mse scale from the model)."""
-    from lensfind.zoo.model import make_optimizer
-    from lensfind.zoo.regression_heads import regression_loss, regression_metrics
-
     model.compile(optimizer=make_optimizer(train), loss=regression_loss(model),
                   metrics=regression_metrics(model),
                   jit_compile=getattr(train, "jit_compile", "auto"))
     return model
-
-
-def build_fold_model(exp, y_train: np.ndarray, *, input_shape) -> Any:
-    """A fresh compiled model for ``exp`` with whitening from the training targets."""
-    from lensfind.zoo.model import build_model
-    from lensfind.zoo.regression_heads import set_target_scaling
-
-    check_experiment(exp)
-    model = build_model(config=exp.model, input_shape=tuple(input_shape),
-                        n_targets=len(exp.model.targets))
-    check_model_targets(model, exp.model.targets)
-    mean, std = whitening(y_train)
-    set_target_scaling(model, mean, std)
-    return compile_regression(model, train=exp.train)
 
 
 def label_fn(params: Mapping[str, np.ndarray], names: Sequence[str]) -> Callable:
@@ -147,8 +135,6 @@ def label_fn(params: Mapping[str, np.ndarray], names: Sequence[str]) -> Callable
 
     ``params`` holds full-length parameter arrays (the data set's); ``indices`` index them.
     """
-    from lensfind.data.augment import PARAM_RULES, check_label_aware, transform_params
-
     names = tuple(names)
     check_label_aware(names)
     needed = sorted({p for n in names for p in (PARAM_RULES[n].pair or (n,))})
@@ -168,19 +154,16 @@ def label_fn(params: Mapping[str, np.ndarray], names: Sequence[str]) -> Callable
 
 # ------------------------------------------------------------------------------ fold results
 
-def predict(model, images, exp, *, seed: int | None = None):
-    """MC-dropout :class:`~lensfind.probabilistic.Prediction` with ``train.mc_samples`` passes."""
-    from lensfind.probabilistic import predict_gaussian
-
+def predict(model, images, exp, *, key: Sequence[int] = ()) -> Prediction:
+    """MC-dropout :class:`~lensfind.probabilistic.Prediction` with ``train.mc_samples`` passes,
+    dropout masks fixed by ``(experiment.seed, key)``."""
     return predict_gaussian(model, images, passes=exp.train.mc_samples,
-                            batch_size=max(exp.train.batch_size, 64), seed=seed)
+                            batch_size=max(exp.train.batch_size, 64), seed=exp.seed, key=key)
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
-    tmp.replace(path)
 
 
 def fold_metrics(pred_test, y_test, pred_val=None, y_val=None) -> tuple[dict, dict]:
@@ -191,8 +174,6 @@ def fold_metrics(pred_test, y_test, pred_val=None, y_val=None) -> tuple[dict, di
     validation split), ``chi2_ks``, ``nll`` and ``log_likelihood`` (= -nll, the headline) and
     ``recalibration_scale``. ``detail``: per-target reports before and after recalibration.
     """
-    from lensfind.evaluate.calibration import evaluate_regression, fit_recalibration
-
     scale = math.nan
     if pred_val is not None and y_val is not None and len(y_val):
         scale = fit_recalibration(pred_val.mean, pred_val.covariance, y_val,
@@ -216,20 +197,7 @@ def fold_metrics(pred_test, y_test, pred_val=None, y_val=None) -> tuple[dict, di
     flat["log_likelihood"] = -before.nll
     flat["recalibration_scale"] = scale
     flat = {k: (float(v) if v is not None else math.nan) for k, v in flat.items()}
-    return flat, _jsonable(detail)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
+    return flat, jsonable(detail)
 
 
 N_EXTREMES = 6
@@ -245,15 +213,13 @@ def predict_fold(model, exp, dataset, folder: Path, *, test_idx, y_test, val_idx
     ``oof.csv`` columns: per target ``true_``, ``mean_``, ``sigma_`` (total),
     ``sigma_aleatoric_``, ``sigma_epistemic_``.
     """
-    from lensfind.seeds import derive_seed
-    from lensfind.probabilistic import log_det
-
     folder = Path(folder)
     test_idx = np.asarray(test_idx, np.int64)
     val_idx = np.asarray(val_idx, np.int64)
-    seed = derive_seed(exp.seed, "init", fold, 7)
-    pred = predict(model, dataset.images[test_idx], exp, seed=seed)
-    pred_val = predict(model, dataset.images[val_idx], exp, seed=seed + 1) if val_idx.size else None
+    stream = STREAMS["mc_dropout"]
+    pred = predict(model, dataset.images[test_idx], exp, key=(stream, fold, 0))
+    pred_val = (predict(model, dataset.images[val_idx], exp, key=(stream, fold, 1))
+                if val_idx.size else None)
     n = len(pred.names)
     y_val = np.zeros((0, n)) if y_val is None else np.asarray(y_val, np.float64)
     arrays = dict(names=np.array(pred.names), test_index=test_idx,
@@ -284,8 +250,6 @@ def predict_fold(model, exp, dataset, folder: Path, *, test_idx, y_test, val_idx
 
 def load_fold_predictions(folder: Path):
     """``(test Prediction, test truths, validation Prediction or None, validation truths)``."""
-    from lensfind.probabilistic import Prediction
-
     with np.load(Path(folder) / PREDICTIONS) as z:
         d = {k: z[k] for k in z.files}
     names = tuple(str(n) for n in d["names"])
@@ -323,8 +287,6 @@ class PooledPredictions:
 
 def pool_predictions(fold_dirs: Sequence[Path]) -> PooledPredictions:
     """Concatenate ``predictions.npz`` of the given fold folders (each with its fold's scale)."""
-    from lensfind.evaluate.calibration import fit_recalibration
-
     parts = []
     offset = 0
     pos, imgs = [], []
@@ -361,8 +323,6 @@ def pool_predictions(fold_dirs: Sequence[Path]) -> PooledPredictions:
 
 def reports(pooled: PooledPredictions) -> dict[str, Any]:
     """``{"as predicted": report, "recalibrated": report}`` (the second when scales exist)."""
-    from lensfind.evaluate.calibration import evaluate_regression
-
     out = {"as predicted": evaluate_regression(pooled.mean, pooled.covariance, pooled.true,
                                                names=pooled.names)}
     if np.isfinite(pooled.scale).all():
@@ -380,10 +340,6 @@ def summarize(run_path: str | Path, *, label: str = "this run") -> dict[str, Pat
     ``regress_calibration.json`` at the top of the run, and ``plots/regress_pred_vs_true.png``,
     ``regress_chi2.png``, ``regress_calibration.png`` and ``regress_det_extremes.png``.
     """
-    from lensfind.evaluate import regression_plots as RP
-    from lensfind.evaluate.calibration import write_tables
-    from lensfind.sim.params import PARAMS
-
     run = Path(run_path)
     folds = sorted(p for p in run.glob("fold_*") if p.is_dir() and (p / PREDICTIONS).is_file())
     pooled = pool_predictions(folds)
@@ -407,104 +363,143 @@ def summarize(run_path: str | Path, *, label: str = "this run") -> dict[str, Pat
     return paths
 
 
-# --------------------------------------------------------------------------------- CV task
+# ------------------------------------------------------------------------------------ task
 
-def _cv_task_class():
-    from lensfind.probabilistic import REGRESSION_HEADS
-    from lensfind.train.cv import Task
-
-    class RegressTask(Task):
-        """Lens parameters with Gaussian heads (see the module docstring)."""
-
-        name = "regress"
-        heads = REGRESSION_HEADS
-        metrics = tuple(f"error68_{n}" for n in TABLE1_TARGETS) + (
-            "coverage_1sigma", "coverage_2sigma", "coverage_3sigma",
-            "coverage_1sigma_recalibrated", "chi2_ks", "log_likelihood")
-        headers = {**{f"error68_{n}": f"68% err {n}" for n in TABLE1_TARGETS},
-                   "coverage_1sigma": "cov 1σ", "coverage_2sigma": "cov 2σ",
-                   "coverage_3sigma": "cov 3σ", "coverage_1sigma_recalibrated": "cov 1σ recal",
-                   "chi2_ks": "χ² KS", "log_likelihood": "log L"}
-        headline = "log_likelihood"
-        monitor = "val_loss"
-        mode = "min"
-
-        def check_config(self, exp) -> None:
-            check_experiment(exp)
-
-        def select(self, exp, dataset):
-            idx, y = select(dataset, exp.model.targets)
-            # stratify on the Einstein radius (above / below the median) to balance the folds
-            strata = np.full(len(dataset.labels), -1, np.int64)
-            first = y[:, 0]
-            strata[idx] = (first > np.median(first)).astype(np.int64)
-            if len(np.unique(strata[idx])) < 2:
-                strata[idx] = np.arange(idx.size) % 2
-            return idx, strata, np.asarray(dataset.system_id)
-
-        def n_targets(self, exp) -> int:
-            return len(exp.model.targets)
-
-        def _targets(self, ctx, indices):
-            names = ctx.exp.model.targets
-            return np.stack([np.asarray(ctx.dataset.params[n], np.float64)[indices]
-                             for n in names], axis=1)
-
-        def train_targets(self, ctx):
-            return None, label_fn(ctx.dataset.params, ctx.exp.model.targets)
-
-        def validation_targets(self, ctx):
-            return self._targets(ctx, ctx.val).astype(np.float32)
-
-        def prepare_model(self, ctx, model):
-            from lensfind.zoo.regression_heads import set_target_scaling
-
-            check_model_targets(model, ctx.exp.model.targets)
-            mean, std = whitening(self._targets(ctx, ctx.train))
-            set_target_scaling(model, mean, std)
-            return compile_regression(model, train=ctx.exp.train)
-
-        def predict(self, ctx, model):
-            check_model_targets(model, ctx.exp.model.targets)
-            return predict_fold(model, ctx.exp, ctx.dataset, ctx.folder, test_idx=ctx.test,
-                                y_test=self._targets(ctx, ctx.test), val_idx=ctx.val,
-                                y_val=self._targets(ctx, ctx.val), fold=ctx.fold)
-
-        def fold_metrics(self, ctx, columns):
-            from lensfind.train.rundir import write_json
-
-            test, y_test, val, y_val = load_fold_predictions(ctx.folder)
-            flat, detail = fold_metrics(test, y_test, val, y_val)
-            write_json(Path(ctx.folder) / "calibration.json", detail)
-            return flat
-
-        def pooled_metrics(self, oof):
-            from lensfind.evaluate.calibration import EXPECTED_COVERAGE
-
-            out: dict[str, float] = {}
-            names = [k[len("mean_"):] for k in oof if k.startswith("mean_")]
-            zs = []
-            for n in names:
-                r = oof[f"mean_{n}"] - oof[f"true_{n}"]
-                out[f"error68_{n}"] = float(np.percentile(np.abs(r), 68.26894921))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    zs.append(np.abs(r) / oof[f"sigma_{n}"])
-            if zs:
-                z = np.stack(zs)
-                for k in EXPECTED_COVERAGE:
-                    out[f"coverage_{k}sigma"] = float(np.mean(z <= k))
-            return out
-
-        def plots(self, run, folds, oof, out):
-            return [p for key, p in summarize(run.path).items() if str(p).endswith(".png")]
-
-    return RegressTask
+def _fold_dirs(run_path: Path) -> list[Path]:
+    return sorted(p for p in Path(run_path).glob("fold_*") if p.is_dir())
 
 
-def register() -> None:
-    """Add the ``"regress"`` task to :data:`lensfind.train.cv.TASKS` (done on import)."""
-    from lensfind.train.cv import TASKS
-    TASKS["regress"] = _cv_task_class()()
+class RegressTask(Task):
+    """Lens parameters with Gaussian heads (see the module docstring)."""
 
+    name = "regress"
+    heads = REGRESSION_HEADS
+    metrics = tuple(f"error68_{n}" for n in TABLE1_TARGETS) + (
+        "coverage_1sigma", "coverage_2sigma", "coverage_3sigma",
+        "coverage_1sigma_recalibrated", "chi2_ks", "log_likelihood")
+    headers = {**{f"error68_{n}": f"68% err {n}" for n in TABLE1_TARGETS},
+               "coverage_1sigma": "cov 1σ", "coverage_2sigma": "cov 2σ",
+               "coverage_3sigma": "cov 3σ", "coverage_1sigma_recalibrated": "cov 1σ recal",
+               "chi2_ks": "χ² KS", "log_likelihood": "log L"}
+    headline = "log_likelihood"
+    tune_objectives = ("nll",)
+    tune_monitor = "val_loss"
 
-register()
+    def check_config(self, exp) -> None:
+        check_experiment(exp)
+
+    def select(self, exp, dataset):
+        idx, y = select(dataset, exp.model.targets)
+        # stratify on the Einstein radius (above / below the median) to balance the folds
+        strata = np.full(len(dataset.labels), -1, np.int64)
+        first = y[:, 0]
+        strata[idx] = (first > np.median(first)).astype(np.int64)
+        if len(np.unique(strata[idx])) < 2:
+            strata[idx] = np.arange(idx.size) % 2
+        return idx, strata, np.asarray(dataset.system_id)
+
+    def n_targets(self, exp) -> int:
+        return len(exp.model.targets)
+
+    def _targets(self, ctx: FoldContext, indices) -> np.ndarray:
+        return np.stack([np.asarray(ctx.dataset.params[n], np.float64)[indices]
+                         for n in ctx.exp.model.targets], axis=1)
+
+    def train_targets(self, ctx):
+        return None, label_fn(ctx.dataset.params, ctx.exp.model.targets)
+
+    def validation_targets(self, ctx):
+        return self._targets(ctx, ctx.val).astype(np.float32)
+
+    def prepare_model(self, ctx, model):
+        check_model_targets(model, ctx.exp.model.targets)
+        mean, std = whitening(self._targets(ctx, ctx.train))
+        set_target_scaling(model, mean, std)
+        return compile_regression(model, train=ctx.exp.train)
+
+    def predict(self, ctx, model):
+        check_model_targets(model, ctx.exp.model.targets)
+        return predict_fold(model, ctx.exp, ctx.dataset, ctx.folder, test_idx=ctx.test,
+                            y_test=self._targets(ctx, ctx.test), val_idx=ctx.val,
+                            y_val=self._targets(ctx, ctx.val), fold=ctx.fold)
+
+    def fold_metrics(self, ctx, columns):
+        test, y_test, val, y_val = load_fold_predictions(ctx.folder)
+        flat, detail = fold_metrics(test, y_test, val, y_val)
+        write_json(Path(ctx.folder) / "calibration.json", detail)
+        return flat
+
+    def pooled_metrics(self, oof):
+        names = [k[len("mean_"):] for k in oof if k.startswith("mean_")]
+        if not names:
+            return {}
+        mean = np.stack([oof[f"mean_{n}"] for n in names], axis=1)
+        true = np.stack([oof[f"true_{n}"] for n in names], axis=1)
+        sigma = np.stack([oof[f"sigma_{n}"] for n in names], axis=1)
+        out: dict[str, float] = {f"error68_{n}": float(e)
+                                 for n, e in zip(names, error68(mean, true))}
+        cov = np.einsum("ni,ij->nij", sigma ** 2, np.eye(len(names)))
+        levels = tuple(EXPECTED_COVERAGE)
+        for k, row in zip(levels, coverage(mean, cov, true, levels)):
+            out[f"coverage_{k}sigma"] = float(np.mean(row))
+        return out
+
+    def plots(self, run_path, title, oof, out):
+        return [p for p in summarize(run_path).values() if str(p).endswith(".png")]
+
+    def sweep_plots(self, runs, path, name):
+        values, reps = [], []
+        for value, run_dir in runs:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                return []
+            values.append(value)
+            reps.append(reports(pool_predictions(_fold_dirs(run_dir)))["as predicted"])
+        return [RP.plot_sweep(values, reps, path, name=name)]
+
+    def objective_scales(self, exp, dataset):
+        """Standard deviation of each target in the data set (the error68 objective's unit)."""
+        out = {}
+        for name in exp.model.targets:
+            values = np.asarray(dataset.params.get(name, []), np.float64)
+            values = values[np.isfinite(values)]
+            if values.size > 1 and np.std(values) > 0:
+                out[name] = float(np.std(values))
+        return out
+
+    # ---------------------------------------------------------------------------- scoring
+    def member_targets(self, models, head):
+        names = {tuple(target_scaling(model)[0]) for model in models}
+        if len(names) != 1:
+            raise ValueError(f"the fold models predict different parameters {sorted(names)}; "
+                             "expected one set")
+        targets = names.pop()
+        for k, model in enumerate(models):
+            try:
+                check_outputs(head, len(targets), model.output_shape[-1])
+            except ValueError as err:
+                raise ValueError(f"fold model {k}: {err}") from None
+        return targets
+
+    def score_columns(self, label, targets):
+        cols = []
+        for t in targets:
+            cols += [f"{label}_{t}", f"{label}_{t}_sigma"]
+        for i, a in enumerate(targets):
+            for b in targets[i:]:
+                cols.append(f"{label}_cov_{a}_{b}")
+        return cols
+
+    def score_values(self, label, targets, head, samples):
+        """Mixture moments of ``samples (S, n, k)``: mean of the means; covariance = mean of
+        the predicted covariances + covariance of the means
+        (:func:`lensfind.probabilistic.mc_moments`)."""
+        pred = mc_moments(samples, head=head, n=len(targets), names=targets)
+        cov, sigma = pred.covariance, pred.sigma
+        out: dict[str, np.ndarray] = {}
+        for i, t in enumerate(targets):
+            out[f"{label}_{t}"] = pred.mean[:, i]
+            out[f"{label}_{t}_sigma"] = sigma[:, i]
+        for i, a in enumerate(targets):
+            for j in range(i, len(targets)):
+                out[f"{label}_cov_{a}_{targets[j]}"] = cov[:, i, j]
+        return out
