@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfind.data.fitsio import read_primary
+from lensfind.fitsio import read_primary
 from lensfind.sim.func import col
 
 SOURCE_STAMP = 64
