@@ -159,7 +159,9 @@ def _valid_radius(name: str, r: int, c: int) -> int:
     return int(_mgefit_raw(name)[1][r, c])
 
 
-def _peak(img: np.ndarray) -> tuple[int, int]:
+def brightest_smoothed_pixel(img: np.ndarray) -> tuple[int, int]:
+    """``(row, column)`` [pixels of ``img``] of the maximum of ``img`` smoothed by a Gaussian of
+    sigma 4 pixels: a galaxy's nucleus, not fooled by a hot pixel or a cosmic ray."""
     from scipy import ndimage
     sm = ndimage.gaussian_filter(img, 4.0)
     r, c = np.unravel_index(np.argmax(sm), sm.shape)
@@ -173,7 +175,7 @@ def mgefit_light_bank() -> StampBank:
     stamps, names = [], []
     for name in MGEFIT_IMAGES:
         img = mgefit_image(name)
-        r, c = _peak(img)
+        r, c = brightest_smoothed_pixel(img)
         half = min(_valid_radius(name, r, c) - 5, 300)
         cut = img[r - half:r + half + 1, c - half:c + half + 1].astype(np.float64)
         yy, xx = np.indices(cut.shape) - half
@@ -259,7 +261,7 @@ def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale:
         h, w = img.shape
         reach = ratio * size * 0.75
         if name.startswith("mgefit"):  # centred near the galaxy
-            r0, c0 = _peak_cached(name)
+            r0, c0 = _mgefit_nucleus(name)
             off = rng.normal(0, 0.15 * size * ratio, size=2)
             cy, cx = r0 + off[0], c0 + off[1]
         else:
@@ -290,5 +292,6 @@ def resample_crop(img: np.ndarray, cy: float, cx: float, size: int, ratio: float
 
 
 @functools.lru_cache(maxsize=8)
-def _peak_cached(name: str) -> tuple[int, int]:
-    return _peak(mgefit_image(name.split(":", 1)[1]))
+def _mgefit_nucleus(name: str) -> tuple[int, int]:
+    """:func:`brightest_smoothed_pixel` of the mgefit field ``"mgefit:<file name>"``."""
+    return brightest_smoothed_pixel(mgefit_image(name.split(":", 1)[1]))
