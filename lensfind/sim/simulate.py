@@ -171,8 +171,9 @@ def _draw_galaxy(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> dict:
     r_s = _u(rng, ll.r_sersic, m)
     n_s = _u(rng, ll.n_sersic, m)
     if ll.follow_mass:
-        q = np.clip(g["q_mass"] + rng.uniform(-0.1, 0.1, m), 0.2, 1.0)
-        phi = g["phi_mass"] + np.deg2rad(rng.normal(0, 10.0, m))
+        dq = ll.follow_axis_ratio_scatter
+        q = np.clip(g["q_mass"] + rng.uniform(-dq, dq, m), ll.follow_min_axis_ratio, 1.0)
+        phi = g["phi_mass"] + np.deg2rad(rng.normal(0, ll.follow_angle_scatter, m))
     else:
         q = _u(rng, ll.axis_ratio, m)
         phi = rng.uniform(0, np.pi, m)
@@ -358,15 +359,16 @@ def _lens_galaxies(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
 
 
 def _neighbours(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """A galaxy plus an unlensed neighbour 0.6-2.2 arcsec away, often elongated and
-    tangentially aligned (arc-like)."""
+    """A galaxy plus an unlensed neighbour, often elongated and tangentially aligned
+    (arc-like); priors: ``cfg.neighbour``."""
     cfg, rng, m = blk.cfg, blk.rng, rows.size
+    nb = cfg.neighbour
     g = _draw_galaxy(blk, rows, exposure)
-    dist = rng.uniform(0.6, 2.2, m)
+    dist = _u(rng, nb.distance, m)
     ang = rng.uniform(0, 2 * np.pi, m)
-    tangential = rng.random(m) < 0.5
-    sp = dataclasses.replace(cfg.source, magnitude=(21.0, 24.5), r_sersic=(0.08, 0.5),
-                             axis_ratio=(0.2, 1.0))
+    tangential = rng.random(m) < nb.tangential_fraction
+    sp = dataclasses.replace(cfg.source, magnitude=nb.magnitude, r_sersic=nb.r_sersic,
+                             axis_ratio=nb.axis_ratio)
     s = _draw_source(blk, m, exposure[rows], cfg.source.kind, cfg.source.real_fraction, sp)
     s["phi"] = np.where(tangential, ang + np.pi / 2, s["phi"])
     s["e1"], s["e2"] = func.phi_q_to_e(s["phi"], s["q"])
@@ -397,7 +399,7 @@ def _add_points(img: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray,
 
 
 def _star_with_spikes(x: float, y: float, flux: float, angle: float, pixel_scale: float,
-                      spike_fraction: float = 0.03):
+                      spike_fraction: float):
     """Point positions and fluxes of a star plus 4 diffraction spikes (HST-like, ~1/r^2)."""
     length = np.clip(4.0 * np.log10(max(flux, 1.0)), 2.0, 40.0)   # pixels, grows with flux
     r = np.arange(1.5, length, 0.5)
@@ -413,17 +415,19 @@ def _star_with_spikes(x: float, y: float, flux: float, angle: float, pixel_scale
 
 
 def _stars(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """1-3 stars with diffraction spikes, half the time next to a galaxy; one star is often
-    near the centre."""
+    """Stars with diffraction spikes, sometimes next to a galaxy; one star is often near the
+    centre. Priors: ``cfg.star``."""
     cfg, rng, m = blk.cfg, blk.rng, rows.size
+    st = cfg.star
     g = _draw_galaxy(blk, rows, exposure)
-    with_galaxy = rng.random(m) < 0.5
-    n_stars = rng.integers(1, 4, m)
+    with_galaxy = rng.random(m) < st.with_galaxy_fraction
+    n_stars = rng.integers(st.count[0], st.count[1] + 1, m)
     half = cfg.field_of_view / 2
-    pos = rng.uniform(-half, half, (m, 3, 2))
-    central = rng.random(m) < 0.5
-    pos[central, 0] = rng.uniform(-0.3, 0.3, (int(central.sum()), 2))
-    mags = rng.uniform(18.0, 23.5, (m, 3))
+    pos = rng.uniform(-half, half, (m, st.count[1], 2))
+    central = rng.random(m) < st.central_fraction
+    pos[central, 0] = rng.uniform(-st.central_offset, st.central_offset,
+                                  (int(central.sum()), 2))
+    mags = rng.uniform(st.magnitude[0], st.magnitude[1], (m, st.count[1]))
     spike_angle = rng.uniform(0, np.pi / 2, m)
     gal_rows = rows[with_galaxy]
     if gal_rows.size:
@@ -436,21 +440,25 @@ def _stars(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
         for k in range(int(n_stars[i])):
             f = float(_flux(mags[i, k], exposure[r], cfg.noise.zero_point))
             _add_points(blk.pre[r], *_star_with_spikes(pos[i, k, 0], pos[i, k, 1], f,
-                                                       spike_angle[i], cfg.pixel_scale),
+                                                       spike_angle[i], cfg.pixel_scale,
+                                                       st.spike_fraction),
                         cfg.pixel_scale)
 
 
 def _rings(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """A galaxy with a (clumpy) ring of star formation around it: Einstein-ring look-alike."""
+    """A galaxy with a (clumpy) ring of star formation around it: Einstein-ring look-alike.
+    Priors: ``cfg.ring``."""
     cfg, rng, m = blk.cfg, blk.rng, rows.size
+    rp = cfg.ring
     g = _draw_galaxy(blk, rows, exposure)
-    radius = _u(rng, (0.4, 1.6), m)
-    width = _u(rng, (0.03, 0.15), m)
-    q = np.clip(g["q"] + rng.uniform(-0.15, 0.15, m), 0.3, 1.0)
+    radius = _u(rng, rp.radius, m)
+    width = _u(rng, rp.width, m)
+    dq = rp.axis_ratio_scatter
+    q = np.clip(g["q"] + rng.uniform(-dq, dq, m), rp.min_axis_ratio, 1.0)
     e1, e2 = func.phi_q_to_e(g["phi"], q)
-    mag = _u(rng, (20.5, 23.5), m)
-    clump_amp = _u(rng, (0.0, 0.9), m)
-    clump_m = rng.integers(1, 6, m).astype(float)
+    mag = _u(rng, rp.magnitude, m)
+    clump_amp = _u(rng, rp.clump_amplitude, m)
+    clump_m = rng.integers(rp.clumps[0], rp.clumps[1] + 1, m).astype(float)
     clump_phase = rng.uniform(0, 2 * np.pi, m)
     flux = _flux(mag, exposure[rows], cfg.noise.zero_point)
     amp = flux / profiles.gaussian_ring_flux(1.0, radius, width)
@@ -463,24 +471,25 @@ def _rings(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
 
 
 def _spirals(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """A bulge + exponential disc with logarithmic spiral arms."""
+    """A bulge + exponential disc with logarithmic spiral arms. Priors: ``cfg.spiral``."""
     cfg, rng, m = blk.cfg, blk.rng, rows.size
+    sp = cfg.spiral
     zp = cfg.noise.zero_point
     cmax = cfg.lens.center_max
     cx = rng.uniform(-cmax, cmax, m)
     cy = rng.uniform(-cmax, cmax, m)
-    q = _u(rng, (0.35, 1.0), m)
+    q = _u(rng, sp.axis_ratio, m)
     phi = rng.uniform(0, np.pi, m)
     e1, e2 = func.phi_q_to_e(phi, q)
-    disc_mag = _u(rng, (19.5, 22.0), m)
-    h = _u(rng, (0.25, 0.9), m)
-    arms = rng.integers(2, 5, m).astype(float)
-    pitch = np.deg2rad(_u(rng, (10.0, 30.0), m))
+    disc_mag = _u(rng, sp.disc_magnitude, m)
+    h = _u(rng, sp.scale_length, m)
+    arms = rng.integers(sp.arms[0], sp.arms[1] + 1, m).astype(float)
+    pitch = np.deg2rad(_u(rng, sp.pitch, m))
     phase = rng.uniform(0, 2 * np.pi, m)
-    contrast = _u(rng, (0.4, 0.95), m)
-    bulge_mag = disc_mag + _u(rng, (0.5, 2.5), m)
-    bulge_r = _u(rng, (0.08, 0.3), m)
-    bulge_n = _u(rng, (1.0, 4.0), m)
+    contrast = _u(rng, sp.arm_contrast, m)
+    bulge_mag = disc_mag + _u(rng, sp.bulge_magnitude_offset, m)
+    bulge_r = _u(rng, sp.bulge_r_sersic, m)
+    bulge_n = _u(rng, sp.bulge_n_sersic, m)
     disc_flux = _flux(disc_mag, exposure[rows], zp)
     bulge_flux = _flux(bulge_mag, exposure[rows], zp)
     disc_amp = disc_flux / profiles.exponential_disc_flux(1.0, h)
@@ -504,9 +513,9 @@ def _real_hst(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     from lensfind.sim.sources import hst_cutouts
     cfg, rng, m = blk.cfg, blk.rng, rows.size
     mag = _u(rng, cfg.lens_light.magnitude, m)
-    cut, names = hst_cutouts(rng, m, cfg.size, cfg.pixel_scale)
+    cut, names = hst_cutouts(rng, m, cfg.size, cfg.pixel_scale, cfg.real_hst)
     deep = np.array([nm == "hubble_deep_field" for nm in names])
-    mag = mag + np.where(deep, 1.0, 0.0)   # the deep field is sparser
+    mag = mag + np.where(deep, cfg.real_hst.deep_field_dimming, 0.0)   # the deep field is sparser
     total = np.maximum(np.clip(cut, 0, None).sum(axis=(1, 2), dtype=np.float64), 1e-12)
     flux = _flux(mag, exposure[rows], cfg.noise.zero_point)
     blk.post[rows] += cut * (flux / total).astype(np.float32)[:, None, None]
@@ -524,10 +533,11 @@ def _field_galaxies(blk: _Block, exposure: np.ndarray) -> None:
     half = cfg.field_of_view / 2
     x = rng.uniform(-half, half, k)
     y = rng.uniform(-half, half, k)
-    mag = rng.uniform(23.0, 26.0, k)
-    r = rng.uniform(0.05, 0.3, k)
-    n = rng.uniform(0.5, 2.5, k)
-    q = rng.uniform(0.3, 1.0, k)
+    fg = cfg.field_galaxy
+    mag = _u(rng, fg.magnitude, k)
+    r = _u(rng, fg.r_sersic, k)
+    n = _u(rng, fg.n_sersic, k)
+    q = _u(rng, fg.axis_ratio, k)
     phi = rng.uniform(0, np.pi, k)
     if k == 0:
         return

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lensfind.fitsio import read_primary
+from lensfind.sim.config import RealHSTPriors
 from lensfind.sim.func import col
 
 SOURCE_STAMP = 64
@@ -244,17 +245,18 @@ def render_stamps(x, y, bank: StampBank, idx: np.ndarray, center_x, center_y, r_
     return out.astype(dtype, copy=False)
 
 
-def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale: float
-                ) -> tuple[np.ndarray, list[str]]:
-    """``n_images`` real HST cutouts ``(B, size, size)`` (unit robust max), random field,
-    centre, rotation, flip and zoom; also returns the field names."""
+def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale: float,
+                priors: RealHSTPriors = RealHSTPriors()) -> tuple[np.ndarray, list[str]]:
+    """``n_images`` real HST cutouts ``(B, size, size)`` (unit robust max) at ``pixel_scale``
+    [arcsec/pixel]: random field, centre, rotation, flip and zoom (``priors``); also returns
+    the field names."""
     fields = hst_fields()
     out = np.zeros((n_images, size, size), np.float32)
     names = []
     for i in range(n_images):
         fi = int(rng.integers(len(fields)))
         name, img, fscale = fields[fi]
-        zoom = rng.uniform(0.7, 1.4)
+        zoom = rng.uniform(*priors.zoom)
         ratio = pixel_scale * zoom / fscale  # field pixels per output pixel
         ang = rng.uniform(0, 2 * np.pi)
         flip = rng.random() < 0.5
@@ -262,7 +264,7 @@ def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale:
         reach = ratio * size * 0.75
         if name.startswith("mgefit"):  # centred near the galaxy
             r0, c0 = _mgefit_nucleus(name)
-            off = rng.normal(0, 0.15 * size * ratio, size=2)
+            off = rng.normal(0, priors.center_scatter * size * ratio, size=2)
             cy, cx = r0 + off[0], c0 + off[1]
         else:
             cy = rng.uniform(reach, h - reach)
