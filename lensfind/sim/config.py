@@ -245,16 +245,35 @@ class ArtifactsConfig:
         hot_pixels: mean number of hot pixels per image (Poisson).
         mask_probability: probability that an image has masked pixels (value 0): a bad column,
             a rectangular gap or a scatter of dead pixels.
+        cosmic_ray_length: length of a cosmic-ray track [pixels]; default [1.0, 12.0].
+        cosmic_ray_amplitude: counts added along a track, in units of the image's background
+            noise sigma (each pixel gets 0.5 to 1 times it); default [20.0, 300.0].
+        hot_pixel_amplitude: counts of a hot pixel in background noise sigmas; default
+            [10.0, 200.0].
+        dead_pixel_fraction: fraction of dead pixels in a "scatter of dead pixels" mask;
+            default [0.002, 0.02].
     """
 
     cosmic_rays: float = 0.5
     hot_pixels: float = 1.0
     mask_probability: float = 0.05
+    cosmic_ray_length: tuple[float, float] = (1.0, 12.0)
+    cosmic_ray_amplitude: tuple[float, float] = (20.0, 300.0)
+    hot_pixel_amplitude: tuple[float, float] = (10.0, 200.0)
+    dead_pixel_fraction: tuple[float, float] = (0.002, 0.02)
 
     def __post_init__(self):
         check_range("simulation.artifacts.cosmic_rays", self.cosmic_rays, 0.0, 100.0)
         check_range("simulation.artifacts.hot_pixels", self.hot_pixels, 0.0, 1000.0)
         check_range("simulation.artifacts.mask_probability", self.mask_probability, 0.0, 1.0)
+        check_interval("simulation.artifacts.cosmic_ray_length", self.cosmic_ray_length,
+                       0.0, 1e4)
+        check_interval("simulation.artifacts.cosmic_ray_amplitude", self.cosmic_ray_amplitude,
+                       0.0, 1e6)
+        check_interval("simulation.artifacts.hot_pixel_amplitude", self.hot_pixel_amplitude,
+                       0.0, 1e6)
+        check_interval("simulation.artifacts.dead_pixel_fraction", self.dead_pixel_fraction,
+                       0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,6 +56,8 @@ def test_load_experiment_reads_simulation_table(tmp_path):
      r"simulation\.lens_light\.follow_min_axis_ratio = 0 .*\(0\.0, 1\.0\]"),
     ({"field_galaxy": {"magnitude": [26.0, 23.0]}},
      r"simulation\.field_galaxy\.magnitude .*low <= high"),
+    ({"artifacts": {"dead_pixel_fraction": [0.01, 1.5]}},
+     r"simulation\.artifacts\.dead_pixel_fraction = 1\.5 .*\[0\.0, 1\.0\]"),
 ])
 def test_bad_values_are_refused(table, pattern):
     with pytest.raises(ConfigError, match=pattern):
