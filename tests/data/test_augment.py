@@ -8,6 +8,7 @@ import pytest
 from lensfind.data.augment import (PARAM_RULES, Transform, apply_transforms, check_label_aware,
                                    random_transforms, transform_params)
 from lensfind.data.sequence import AugmentedSequence
+from lensfind.seeds import rng_for
 from lensfind.train.config import AugmentConfig
 
 
