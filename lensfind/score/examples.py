@@ -77,14 +77,15 @@ def base_cutouts(rng: np.random.Generator) -> list[dict]:
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from lensfind.sim.sources import _peak, hdf_luminance, mgefit_dir, mgefit_image
+    from lensfind.sim.sources import (brightest_smoothed_pixel, hdf_luminance, mgefit_dir,
+                                      mgefit_image)
     bases = []
     for name, scale in MGEFIT.items():
         img = mgefit_image(name)
         with fits.open(mgefit_dir() / name) as hdul, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # old WFPC2 headers: EQUINOX as text, DATE-OBS
             wcs = WCS(hdul[0].header).celestial
-        r0, c0 = _peak(img)
+        r0, c0 = brightest_smoothed_pixel(img)
         for zoom in (1.0, 1.8, 3.0, 5.0):
             ratio = PIXEL_SCALE * zoom / scale
             off = rng.normal(0.0, 1.5, size=2)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfind.data.fitsio import TruncatedFits, parse_simple
+from lensfind.fitsio import TruncatedFits, parse_simple
 
 #: status code -> meaning (the ``status`` column of the scores; ``ok`` rows are scored)
 STATUSES: dict[str, str] = {

@@ -23,6 +23,9 @@ Example (TOML)::
     [simulation.negatives]  # relative weights of the non-lens kinds
     lens_galaxy = 2.0
     star = 0.0
+
+    [simulation.ring]       # priors of a non-lens kind
+    radius = [0.5, 1.5]
 """
 from __future__ import annotations
 
@@ -51,6 +54,15 @@ def _check_bool(field: str, value) -> bool:
 
 def _check_axis_ratio(field: str, value) -> None:
     check_interval(field, value, 0.0, 1.0, lo_open=True)
+
+
+def _check_int_interval(field: str, value, lo: int, hi: int) -> tuple[int, int]:
+    """A ``[low, high]`` range of integers (both included) inside ``[lo, hi]``."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, int) for v in value):
+        fail(field, value, f"a list of two integers [low, high] in [{lo}, {hi}]")
+    check_interval(field, value, lo, hi)
+    return value[0], value[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +137,13 @@ class LensLightPriors:
         r_sersic: half-light radius [arcsec].
         n_sersic: Sersic index.
         axis_ratio: minor/major axis ratio, used when ``follow_mass`` is false and for non-lenses.
-        follow_mass: if true, the light of a lens has the orientation of the mass (+-10 deg) and
-            an axis ratio within 0.1 of the mass axis ratio.
+        follow_mass: if true, the light follows the mass (drawn for every galaxy, lens or not):
+            its axis ratio is the mass axis ratio + uniform(-``follow_axis_ratio_scatter``,
+            +``follow_axis_ratio_scatter``) clipped to [``follow_min_axis_ratio``, 1], and its
+            angle the mass angle + a Gaussian of sigma ``follow_angle_scatter``.
+        follow_axis_ratio_scatter: half-width of that axis-ratio scatter; default 0.1.
+        follow_min_axis_ratio: the smallest light axis ratio with ``follow_mass``; default 0.2.
+        follow_angle_scatter: sigma of that angle scatter [deg]; default 10.0.
     """
 
     kind: str = "sersic"
@@ -136,6 +153,9 @@ class LensLightPriors:
     n_sersic: tuple[float, float] = (2.5, 5.0)
     axis_ratio: tuple[float, float] = (0.5, 1.0)
     follow_mass: bool = True
+    follow_axis_ratio_scatter: float = 0.1
+    follow_min_axis_ratio: float = 0.2
+    follow_angle_scatter: float = 10.0
 
     def __post_init__(self):
         check_choice("simulation.lens_light.kind", self.kind, LIGHT_KINDS)
@@ -145,6 +165,12 @@ class LensLightPriors:
         check_interval("simulation.lens_light.n_sersic", self.n_sersic, 0.2, 10.0)
         _check_axis_ratio("simulation.lens_light.axis_ratio", self.axis_ratio)
         _check_bool("simulation.lens_light.follow_mass", self.follow_mass)
+        check_range("simulation.lens_light.follow_axis_ratio_scatter",
+                    self.follow_axis_ratio_scatter, 0.0, 1.0)
+        check_range("simulation.lens_light.follow_min_axis_ratio", self.follow_min_axis_ratio,
+                    0.0, 1.0, lo_open=True)
+        check_range("simulation.lens_light.follow_angle_scatter", self.follow_angle_scatter,
+                    0.0, 180.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,16 +245,35 @@ class ArtifactsConfig:
         hot_pixels: mean number of hot pixels per image (Poisson).
         mask_probability: probability that an image has masked pixels (value 0): a bad column,
             a rectangular gap or a scatter of dead pixels.
+        cosmic_ray_length: length of a cosmic-ray track [pixels]; default [1.0, 12.0].
+        cosmic_ray_amplitude: counts added along a track, in units of the image's background
+            noise sigma (each pixel gets 0.5 to 1 times it); default [20.0, 300.0].
+        hot_pixel_amplitude: counts of a hot pixel in background noise sigmas; default
+            [10.0, 200.0].
+        dead_pixel_fraction: fraction of dead pixels in a "scatter of dead pixels" mask;
+            default [0.002, 0.02].
     """
 
     cosmic_rays: float = 0.5
     hot_pixels: float = 1.0
     mask_probability: float = 0.05
+    cosmic_ray_length: tuple[float, float] = (1.0, 12.0)
+    cosmic_ray_amplitude: tuple[float, float] = (20.0, 300.0)
+    hot_pixel_amplitude: tuple[float, float] = (10.0, 200.0)
+    dead_pixel_fraction: tuple[float, float] = (0.002, 0.02)
 
     def __post_init__(self):
         check_range("simulation.artifacts.cosmic_rays", self.cosmic_rays, 0.0, 100.0)
         check_range("simulation.artifacts.hot_pixels", self.hot_pixels, 0.0, 1000.0)
         check_range("simulation.artifacts.mask_probability", self.mask_probability, 0.0, 1.0)
+        check_interval("simulation.artifacts.cosmic_ray_length", self.cosmic_ray_length,
+                       0.0, 1e4)
+        check_interval("simulation.artifacts.cosmic_ray_amplitude", self.cosmic_ray_amplitude,
+                       0.0, 1e6)
+        check_interval("simulation.artifacts.hot_pixel_amplitude", self.hot_pixel_amplitude,
+                       0.0, 1e6)
+        check_interval("simulation.artifacts.dead_pixel_fraction", self.dead_pixel_fraction,
+                       0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,6 +308,209 @@ class NegativesConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NeighbourPriors:
+    """Priors of the non-lens kind ``neighbour``: a galaxy (``lens_light`` priors) and an unlensed
+    neighbour galaxy, often elongated and aligned tangentially (arc-like). The neighbour is drawn
+    like a source: its ``kind``, ``real_fraction`` and ``n_sersic`` are those of
+    ``[simulation.source]``, the rest is set here.
+
+    Attributes:
+        distance: distance of the neighbour from the galaxy centre [arcsec]; default
+            [0.6, 2.2].
+        tangential_fraction: probability that the neighbour's major axis is tangential (else its
+            angle is uniform); default 0.5.
+        magnitude: total AB magnitude of the neighbour [mag]; default [21.0, 24.5].
+        r_sersic: half-light radius of the neighbour [arcsec]; default [0.08, 0.5].
+        axis_ratio: minor/major axis ratio of the neighbour, in (0, 1]; default [0.2, 1.0].
+    """
+
+    distance: tuple[float, float] = (0.6, 2.2)
+    tangential_fraction: float = 0.5
+    magnitude: tuple[float, float] = (21.0, 24.5)
+    r_sersic: tuple[float, float] = (0.08, 0.5)
+    axis_ratio: tuple[float, float] = (0.2, 1.0)
+
+    def __post_init__(self):
+        check_interval("simulation.neighbour.distance", self.distance, 0.0, 100.0)
+        check_range("simulation.neighbour.tangential_fraction", self.tangential_fraction,
+                    0.0, 1.0)
+        check_interval("simulation.neighbour.magnitude", self.magnitude, 0.0, 40.0)
+        check_interval("simulation.neighbour.r_sersic", self.r_sersic, 0.0, 100.0,
+                       lo_open=True)
+        _check_axis_ratio("simulation.neighbour.axis_ratio", self.axis_ratio)
+
+
+@dataclasses.dataclass(frozen=True)
+class StarPriors:
+    """Priors of the non-lens kind ``star``: stars with diffraction spikes (HST-like), half the
+    time next to a galaxy (``lens_light`` priors). Stars lie anywhere in the cutout, except that
+    the first one is often near the centre.
+
+    Attributes:
+        count: number of stars per cutout, integers [low, high] (uniform); default [1, 3].
+        magnitude: total AB magnitude of each star [mag]; default [18.0, 23.5].
+        with_galaxy_fraction: probability that the cutout also holds a galaxy; default 0.5.
+        central_fraction: probability that the first star is near the centre; default 0.5.
+        central_offset: such a star lies in the square [-central_offset, central_offset]^2
+            [arcsec] around the cutout centre; default 0.3.
+        spike_fraction: fraction of a star's flux in its four diffraction spikes; default 0.03.
+    """
+
+    count: tuple[int, int] = (1, 3)
+    magnitude: tuple[float, float] = (18.0, 23.5)
+    with_galaxy_fraction: float = 0.5
+    central_fraction: float = 0.5
+    central_offset: float = 0.3
+    spike_fraction: float = 0.03
+
+    def __post_init__(self):
+        _check_int_interval("simulation.star.count", self.count, 1, 100)
+        check_interval("simulation.star.magnitude", self.magnitude, 0.0, 40.0)
+        check_range("simulation.star.with_galaxy_fraction", self.with_galaxy_fraction, 0.0, 1.0)
+        check_range("simulation.star.central_fraction", self.central_fraction, 0.0, 1.0)
+        check_range("simulation.star.central_offset", self.central_offset, 0.0, 100.0)
+        check_range("simulation.star.spike_fraction", self.spike_fraction, 0.0, 1.0,
+                    hi_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RingPriors:
+    """Priors of the non-lens kind ``ring``: a galaxy (``lens_light`` priors) with a clumpy ring
+    of star formation around it (an Einstein-ring look-alike): an elliptical Gaussian ring
+    ``exp(-(R - radius)^2 / (2 width^2))`` times ``1 + clump_amplitude cos(clumps theta + phase)``
+    (clipped at 0, uniform phase), centred on the galaxy and at its angle.
+
+    Attributes:
+        radius: ring radius [arcsec] (elliptical radius); default [0.4, 1.6].
+        width: Gaussian sigma of the ring profile [arcsec]; default [0.03, 0.15].
+        magnitude: total AB magnitude of the ring [mag]; default [20.5, 23.5].
+        axis_ratio_scatter: the ring's axis ratio is the galaxy's + uniform(-s, +s), clipped to
+            [``min_axis_ratio``, 1]; default 0.15.
+        min_axis_ratio: the smallest axis ratio of the ring; default 0.3.
+        clump_amplitude: amplitude of the azimuthal modulation (0: a smooth ring); default
+            [0.0, 0.9].
+        clumps: azimuthal mode number of the modulation (number of bright clumps), integers
+            [low, high]; default [1, 5].
+    """
+
+    radius: tuple[float, float] = (0.4, 1.6)
+    width: tuple[float, float] = (0.03, 0.15)
+    magnitude: tuple[float, float] = (20.5, 23.5)
+    axis_ratio_scatter: float = 0.15
+    min_axis_ratio: float = 0.3
+    clump_amplitude: tuple[float, float] = (0.0, 0.9)
+    clumps: tuple[int, int] = (1, 5)
+
+    def __post_init__(self):
+        check_interval("simulation.ring.radius", self.radius, 0.0, 100.0, lo_open=True)
+        check_interval("simulation.ring.width", self.width, 0.0, 100.0, lo_open=True)
+        check_interval("simulation.ring.magnitude", self.magnitude, 0.0, 40.0)
+        check_range("simulation.ring.axis_ratio_scatter", self.axis_ratio_scatter, 0.0, 1.0)
+        check_range("simulation.ring.min_axis_ratio", self.min_axis_ratio, 0.0, 1.0,
+                    lo_open=True)
+        check_interval("simulation.ring.clump_amplitude", self.clump_amplitude, 0.0, 10.0)
+        _check_int_interval("simulation.ring.clumps", self.clumps, 0, 100)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpiralPriors:
+    """Priors of the non-lens kind ``spiral``: an exponential disc with logarithmic spiral arms
+    plus a Sersic bulge (same centre, angle and axis ratio); the centre is drawn like a lens
+    centre (``lens.center_max``).
+
+    Attributes:
+        axis_ratio: minor/major axis ratio of disc and bulge, in (0, 1]; default [0.35, 1.0].
+        disc_magnitude: total AB magnitude of the disc [mag]; default [19.5, 22.0].
+        scale_length: exponential scale length of the disc [arcsec]; default [0.25, 0.9].
+        arms: number of spiral arms, integers [low, high]; default [2, 4].
+        pitch: pitch angle of the arms [deg], in (0, 90); default [10.0, 30.0].
+        arm_contrast: fraction of the disc light modulated by the arms, in [0, 1]; default
+            [0.4, 0.95].
+        bulge_magnitude_offset: bulge magnitude minus disc magnitude [mag] (> 0: a fainter
+            bulge); default [0.5, 2.5].
+        bulge_r_sersic: half-light radius of the bulge [arcsec]; default [0.08, 0.3].
+        bulge_n_sersic: Sersic index of the bulge; default [1.0, 4.0].
+    """
+
+    axis_ratio: tuple[float, float] = (0.35, 1.0)
+    disc_magnitude: tuple[float, float] = (19.5, 22.0)
+    scale_length: tuple[float, float] = (0.25, 0.9)
+    arms: tuple[int, int] = (2, 4)
+    pitch: tuple[float, float] = (10.0, 30.0)
+    arm_contrast: tuple[float, float] = (0.4, 0.95)
+    bulge_magnitude_offset: tuple[float, float] = (0.5, 2.5)
+    bulge_r_sersic: tuple[float, float] = (0.08, 0.3)
+    bulge_n_sersic: tuple[float, float] = (1.0, 4.0)
+
+    def __post_init__(self):
+        _check_axis_ratio("simulation.spiral.axis_ratio", self.axis_ratio)
+        check_interval("simulation.spiral.disc_magnitude", self.disc_magnitude, 0.0, 40.0)
+        check_interval("simulation.spiral.scale_length", self.scale_length, 0.0, 100.0,
+                       lo_open=True)
+        _check_int_interval("simulation.spiral.arms", self.arms, 1, 20)
+        check_interval("simulation.spiral.pitch", self.pitch, 0.0, 90.0, lo_open=True,
+                       hi_open=True)
+        check_interval("simulation.spiral.arm_contrast", self.arm_contrast, 0.0, 1.0)
+        check_interval("simulation.spiral.bulge_magnitude_offset", self.bulge_magnitude_offset,
+                       -20.0, 20.0)
+        check_interval("simulation.spiral.bulge_r_sersic", self.bulge_r_sersic, 0.0, 100.0,
+                       lo_open=True)
+        check_interval("simulation.spiral.bulge_n_sersic", self.bulge_n_sersic, 0.2, 10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class RealHSTPriors:
+    """Priors of the non-lens kind ``real_hst``: crops of real HST images (mgefit's galaxies and
+    the deep field, see :func:`lensfind.sim.sources.hst_cutouts`) at a random field, rotation and
+    mirror, scaled to a total magnitude drawn from ``lens_light.magnitude``.
+
+    Attributes:
+        zoom: sky area factor of a crop (the field pixels per cutout pixel are
+            ``zoom * pixel_scale / field pixel scale``; > 1: a wider view, smaller galaxies);
+            default [0.7, 1.4].
+        center_scatter: on a galaxy image, the crop centre is the nucleus plus a Gaussian offset
+            per axis of sigma ``center_scatter`` times the cutout side; default 0.15.
+        deep_field_dimming: crops of the (sparser) deep field are this much fainter [mag];
+            default 1.0.
+    """
+
+    zoom: tuple[float, float] = (0.7, 1.4)
+    center_scatter: float = 0.15
+    deep_field_dimming: float = 1.0
+
+    def __post_init__(self):
+        check_interval("simulation.real_hst.zoom", self.zoom, 0.0, 100.0, lo_open=True)
+        check_range("simulation.real_hst.center_scatter", self.center_scatter, 0.0, 10.0)
+        check_range("simulation.real_hst.deep_field_dimming", self.deep_field_dimming,
+                    -20.0, 20.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldGalaxyPriors:
+    """Priors of one faint unlensed field galaxy (an elliptical Sersic anywhere in the cutout;
+    their mean number per cutout is ``simulation.field_galaxies``).
+
+    Attributes:
+        magnitude: total AB magnitude [mag]; default [23.0, 26.0].
+        r_sersic: half-light radius [arcsec]; default [0.05, 0.3].
+        n_sersic: Sersic index; default [0.5, 2.5].
+        axis_ratio: minor/major axis ratio, in (0, 1]; default [0.3, 1.0].
+    """
+
+    magnitude: tuple[float, float] = (23.0, 26.0)
+    r_sersic: tuple[float, float] = (0.05, 0.3)
+    n_sersic: tuple[float, float] = (0.5, 2.5)
+    axis_ratio: tuple[float, float] = (0.3, 1.0)
+
+    def __post_init__(self):
+        check_interval("simulation.field_galaxy.magnitude", self.magnitude, 0.0, 40.0)
+        check_interval("simulation.field_galaxy.r_sersic", self.r_sersic, 0.0, 100.0,
+                       lo_open=True)
+        check_interval("simulation.field_galaxy.n_sersic", self.n_sersic, 0.2, 10.0)
+        _check_axis_ratio("simulation.field_galaxy.axis_ratio", self.axis_ratio)
+
+
+@dataclasses.dataclass(frozen=True)
 class SimConfig:
     """What to simulate: the ``[simulation]`` table.
 
@@ -273,8 +521,11 @@ class SimConfig:
         n_lenses: number of lenses (label 1).
         n_nonlenses: number of non-lenses (label 0), kinds mixed by ``negatives``.
         field_galaxies: mean number (Poisson) of faint unlensed field galaxies added anywhere in
-            every cutout, lenses and non-lenses alike.
+            every cutout, lenses and non-lenses alike (their priors: ``field_galaxy``).
         lens, source, lens_light, psf, noise, artifacts, negatives: the sub-tables.
+        neighbour, star, ring, spiral, real_hst: priors of those non-lens kinds (their weights
+            are in ``negatives``).
+        field_galaxy: priors of the field galaxies.
     """
 
     size: int = 100
@@ -290,6 +541,12 @@ class SimConfig:
     noise: NoiseConfig = NoiseConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     negatives: NegativesConfig = NegativesConfig()
+    neighbour: NeighbourPriors = NeighbourPriors()
+    star: StarPriors = StarPriors()
+    ring: RingPriors = RingPriors()
+    spiral: SpiralPriors = SpiralPriors()
+    real_hst: RealHSTPriors = RealHSTPriors()
+    field_galaxy: FieldGalaxyPriors = FieldGalaxyPriors()
 
     def __post_init__(self):
         _check_int("simulation.size", self.size, 8, 2048)
@@ -304,7 +561,9 @@ class SimConfig:
         for name, cls in (("lens", LensPriors), ("source", SourcePriors),
                           ("lens_light", LensLightPriors), ("psf", PSFConfig),
                           ("noise", NoiseConfig), ("artifacts", ArtifactsConfig),
-                          ("negatives", NegativesConfig)):
+                          ("negatives", NegativesConfig), ("neighbour", NeighbourPriors),
+                          ("star", StarPriors), ("ring", RingPriors), ("spiral", SpiralPriors),
+                          ("real_hst", RealHSTPriors), ("field_galaxy", FieldGalaxyPriors)):
             if not isinstance(getattr(self, name), cls):
                 fail(f"simulation.{name}", getattr(self, name), f"a [simulation.{name}] table")
 

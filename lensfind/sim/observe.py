@@ -200,9 +200,9 @@ def add_artifacts(rng: np.random.Generator, images: np.ndarray, cfg: ArtifactsCo
         scale = float(noise_scale[i])
         for _ in range(int(n_cr[i])):
             x0, y0 = rng.uniform(0, n, size=2)
-            length = rng.uniform(1.0, 12.0)
+            length = rng.uniform(*cfg.cosmic_ray_length)
             ang = rng.uniform(0, np.pi)
-            amp = scale * rng.uniform(20.0, 300.0)
+            amp = scale * rng.uniform(*cfg.cosmic_ray_amplitude)
             t = np.arange(0.0, length + 0.5, 0.5)
             xs = np.clip((x0 + t * np.cos(ang)).astype(int), 0, n - 1)
             ys = np.clip((y0 + t * np.sin(ang)).astype(int), 0, n - 1)
@@ -211,7 +211,7 @@ def add_artifacts(rng: np.random.Generator, images: np.ndarray, cfg: ArtifactsCo
                                                                          ).astype(np.float32)
         if n_hot[i]:
             pix = rng.integers(0, n * n, size=int(n_hot[i]))
-            amps = scale * rng.uniform(10.0, 200.0, size=pix.size)
+            amps = scale * rng.uniform(*cfg.hot_pixel_amplitude, size=pix.size)
             images[i].reshape(-1)[pix] += amps.astype(np.float32)
         if masked[i]:
             kind = rng.integers(0, 3)
@@ -231,5 +231,5 @@ def add_artifacts(rng: np.random.Generator, images: np.ndarray, cfg: ArtifactsCo
                 else:
                     images[i, :, -w:] = 0
             else:  # scattered dead pixels
-                dead = rng.random((n, n)) < rng.uniform(0.002, 0.02)
+                dead = rng.random((n, n)) < rng.uniform(*cfg.dead_pixel_fraction)
                 images[i][dead] = 0

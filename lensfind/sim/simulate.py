@@ -26,6 +26,7 @@ import numpy as np
 from lensfind.sim import func, observe, profiles
 from lensfind.sim.config import NEGATIVE_KINDS, SimConfig
 from lensfind.sim.params import PARAMS
+from lensfind.validation import lookup
 
 BLOCK = 64    # images per random stream (changing it changes the data for a given seed)
 RENDER = 1   # images evaluated at once on the supersampled grid (memory/cache; no effect on data)
@@ -96,60 +97,109 @@ def plan(config: SimConfig, seed: int, n_lenses: int | None = None,
 # drawing helpers
 
 
-def _u(rng, rng_range, n):
-    lo, hi = rng_range
-    return rng.uniform(lo, hi, size=n)
+def _uniform(rng: np.random.Generator, bounds, count: int) -> np.ndarray:
+    """``count`` draws, uniform in ``bounds = (low, high)``."""
+    low, high = bounds
+    return rng.uniform(low, high, size=count)
 
 
-def _flux(mag, exposure, zp):
-    """Electrons from AB magnitude."""
-    return exposure * 10.0 ** (-0.4 * (np.asarray(mag, dtype=np.float64) - zp))
+def _flux(mag, exposure, zero_point):
+    """Electrons from AB magnitude, exposure [s] and zero point (AB mag giving 1 e-/s)."""
+    return exposure * 10.0 ** (-0.4 * (np.asarray(mag, dtype=np.float64) - zero_point))
 
 
-def _mag(flux, exposure, zp):
+def _magnitude(flux, exposure, zero_point):
+    """AB magnitude from electrons (inverse of :func:`_flux`)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return zp - 2.5 * np.log10(flux / exposure)
+        return zero_point - 2.5 * np.log10(flux / exposure)
+
+
+def _draw_size(rng: np.random.Generator, priors, count: int) -> dict:
+    """Magnitude [AB], half-light radius ``r`` [arcsec] and Sersic index ``n`` from ``priors``
+    (any prior table with ``magnitude``, ``r_sersic`` and ``n_sersic``), in that draw order."""
+    return {"mag": _uniform(rng, priors.magnitude, count),
+            "r": _uniform(rng, priors.r_sersic, count),
+            "n": _uniform(rng, priors.n_sersic, count)}
+
+
+def _draw_orientation(rng: np.random.Generator, axis_ratio, count: int) -> dict:
+    """Axis ratio ``q`` uniform in ``axis_ratio`` and position angle ``phi`` [rad] in
+    ``[0, pi)``."""
+    return {"q": _uniform(rng, axis_ratio, count), "phi": rng.uniform(0, np.pi, count)}
+
+
+def _follow_mass(rng: np.random.Generator, light_priors, q_mass, phi_mass) -> dict:
+    """Light axis ratio and angle [rad] scattered around those of the mass
+    (``lens_light.follow_*`` priors)."""
+    scatter = light_priors.follow_axis_ratio_scatter
+    count = q_mass.size
+    q = np.clip(q_mass + rng.uniform(-scatter, scatter, count),
+                light_priors.follow_min_axis_ratio, 1.0)
+    phi = phi_mass + np.deg2rad(rng.normal(0, light_priors.follow_angle_scatter, count))
+    return {"q": q, "phi": phi}
+
+
+#: light kind -> which galaxies are real images, from one uniform draw in [0, 1) each
+_REAL_CHOICE = {
+    "sersic": lambda draw, real_fraction: np.zeros(draw.size, bool),
+    "real": lambda draw, real_fraction: np.ones(draw.size, bool),
+    "mixed": lambda draw, real_fraction: draw < real_fraction,
+}
+
+
+def _draw_appearance(rng: np.random.Generator, kind: str, real_fraction: float,
+                     count: int) -> dict:
+    """Sersic or real image for ``count`` galaxies of light ``kind`` (``"sersic"``, ``"real"``
+    or ``"mixed"`` with probability ``real_fraction`` of a real one), plus which stamp (uniform
+    ``stamp_pick`` in [0, 1)) and whether it is mirrored. Draws the same numbers whatever the
+    kind, so changing it does not shift the random stream."""
+    real_draw = rng.random(count)
+    stamp_pick = rng.random(count)
+    flip = rng.random(count) < 0.5
+    real = lookup(_REAL_CHOICE, kind, "light kind")(real_draw, real_fraction)
+    return {"real": real, "stamp_pick": stamp_pick, "flip": flip}
+
+
+def _stamp_index(stamp_pick: np.ndarray, bank) -> np.ndarray:
+    """Index into ``bank`` of each uniform ``stamp_pick`` in [0, 1)."""
+    return np.minimum((stamp_pick * len(bank)).astype(int), len(bank) - 1)
 
 
 class _Block:
-    """Parameters and pre-PSF pixel images of one block of systems."""
+    """Parameters and pixel images (electrons per pixel) of one block of systems."""
 
     def __init__(self, config: SimConfig, rng: np.random.Generator, kinds: np.ndarray):
-        self.cfg = config
+        self.config = config
         self.rng = rng
         self.kinds = kinds
-        b = kinds.size
-        n = config.size
-        self.n = b
-        self.params = {name: np.full(b, np.nan) for name in PARAMS}
-        self.pre = np.zeros((b, n, n), np.float32)    # e- per pixel, before the PSF
-        self.post = np.zeros((b, n, n), np.float32)   # e- per pixel, already PSF-convolved
-        self.src = {}                                 # row -> lensed source (e-/pixel) pre-PSF
-        self.x, self.y = func.grid(n, config.pixel_scale, config.supersampling)
-        self.sub_area = (config.pixel_scale / config.supersampling) ** 2
+        self.n_images = kinds.size
+        size = config.size
+        self.params = {name: np.full(self.n_images, np.nan) for name in PARAMS}
+        self.pre_psf = np.zeros((self.n_images, size, size), np.float32)
+        self.post_psf = np.zeros((self.n_images, size, size), np.float32)  # already convolved
+        self.lensed_sources = {}   # row -> lensed source alone, pre-PSF (for the S/N)
+        self.x, self.y = func.grid(size, config.pixel_scale, config.supersampling)
         self.pix_area = config.pixel_scale ** 2
         self.work = func.Workspace()
-        self.fine = (self.x.shape[-1],) * 2  # supersampled grid shape
+        self.fine_shape = (self.x.shape[-1],) * 2  # supersampled grid
 
-    def buf(self, name: str, m: int) -> np.ndarray:
-        """Scratch ``(m, n_fine, n_fine)`` array ``name`` (reused; content undefined)."""
-        return self.work.get(name, (m,) + self.fine)
+    def scratch(self, name: str, count: int) -> np.ndarray:
+        """Scratch ``(count, n_fine, n_fine)`` array ``name`` (reused; content undefined)."""
+        return self.work.get(name, (count,) + self.fine_shape)
 
-    # ---- rendering on the supersampled grid -------------------------------------------------
-
-    def pixelate(self, sb: np.ndarray, add_to: np.ndarray | None = None) -> np.ndarray:
-        """Surface brightness (e-/arcsec^2) on the sub-grid -> e- per pixel; added to
-        ``add_to`` (e.g. ``blk.pre[rows]`` must not be a fancy-indexed copy) if given."""
-        out = observe.downsample(sb, self.cfg.supersampling,
-                                 out=self.work.get("pix", (sb.shape[0], self.cfg.size,
-                                                           self.cfg.size)), work=self.work)
+    def pixelate(self, brightness: np.ndarray) -> np.ndarray:
+        """Surface brightness [e-/arcsec^2] on the supersampled grid -> e- per pixel (in a
+        reused buffer: add it somewhere or copy it before the next call)."""
+        size = self.config.size
+        out = observe.downsample(brightness, self.config.supersampling,
+                                 out=self.work.get("pix", (brightness.shape[0], size, size)),
+                                 work=self.work)
         out *= np.float32(self.pix_area)
-        if add_to is not None:
-            add_to += out
         return out
 
 
 def _chunks(n: int, size: int):
+    """Slices of ``range(n)``, ``size`` long (the last one shorter)."""
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 
@@ -158,225 +208,236 @@ def _chunks(n: int, size: int):
 # galaxy light (lens light and non-lens galaxies share these priors)
 
 
-def _draw_galaxy(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> dict:
-    """Lens-galaxy-like light (and the mass shape it would follow) for ``rows``."""
-    cfg, rng, m = blk.cfg, blk.rng, rows.size
-    lp, ll = cfg.lens, cfg.lens_light
-    g = {}
-    g["q_mass"] = _u(rng, lp.axis_ratio, m)
-    g["phi_mass"] = rng.uniform(0, np.pi, m)
-    g["cx"] = rng.uniform(-lp.center_max, lp.center_max, m)
-    g["cy"] = rng.uniform(-lp.center_max, lp.center_max, m)
-    mag = _u(rng, ll.magnitude, m)
-    r_s = _u(rng, ll.r_sersic, m)
-    n_s = _u(rng, ll.n_sersic, m)
-    if ll.follow_mass:
-        q = np.clip(g["q_mass"] + rng.uniform(-0.1, 0.1, m), 0.2, 1.0)
-        phi = g["phi_mass"] + np.deg2rad(rng.normal(0, 10.0, m))
+def _draw_galaxy(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> dict:
+    """Lens-galaxy-like light for ``rows`` (and the mass shape it would follow), recorded in
+    the ``light_*`` params. Positions in arcsec, angles in rad, flux in electrons."""
+    config, rng, count = block.config, block.rng, rows.size
+    mass_priors, light_priors = config.lens, config.lens_light
+    galaxy = {"q_mass": _uniform(rng, mass_priors.axis_ratio, count),
+              "phi_mass": rng.uniform(0, np.pi, count),
+              "cx": rng.uniform(-mass_priors.center_max, mass_priors.center_max, count),
+              "cy": rng.uniform(-mass_priors.center_max, mass_priors.center_max, count)}
+    galaxy.update(_draw_size(rng, light_priors, count))
+    if light_priors.follow_mass:
+        galaxy.update(_follow_mass(rng, light_priors, galaxy["q_mass"], galaxy["phi_mass"]))
     else:
-        q = _u(rng, ll.axis_ratio, m)
-        phi = rng.uniform(0, np.pi, m)
-    real_u = rng.random(m)
-    stamp_u = rng.random(m)
-    flip = rng.random(m) < 0.5
-    if ll.kind == "sersic":
-        real = np.zeros(m, bool)
-    elif ll.kind == "real":
-        real = np.ones(m, bool)
-    else:
-        real = real_u < ll.real_fraction
-    g.update(mag=mag, r=r_s, n=n_s, q=q, phi=phi, real=real, flip=flip,
-             flux=_flux(mag, exposure[rows], cfg.noise.zero_point), stamp_u=stamp_u)
-    e1, e2 = func.phi_q_to_e(phi, q)
-    p = blk.params
-    p["light_x"][rows] = g["cx"]
-    p["light_y"][rows] = g["cy"]
-    p["light_mag"][rows] = mag
-    p["light_r_sersic"][rows] = r_s
-    p["light_n_sersic"][rows] = np.where(real, np.nan, n_s)
-    p["light_e1"][rows] = e1
-    p["light_e2"][rows] = e2
-    p["light_real"][rows] = real
-    g["e1"], g["e2"] = e1, e2
-    return g
+        galaxy.update(_draw_orientation(rng, light_priors.axis_ratio, count))
+    galaxy.update(_draw_appearance(rng, light_priors.kind, light_priors.real_fraction, count))
+    galaxy["flux"] = _flux(galaxy["mag"], exposure[rows], config.noise.zero_point)
+    galaxy["e1"], galaxy["e2"] = func.phi_q_to_e(galaxy["phi"], galaxy["q"])
+    params = block.params
+    params["light_x"][rows] = galaxy["cx"]
+    params["light_y"][rows] = galaxy["cy"]
+    params["light_mag"][rows] = galaxy["mag"]
+    params["light_r_sersic"][rows] = galaxy["r"]
+    params["light_n_sersic"][rows] = np.where(galaxy["real"], np.nan, galaxy["n"])
+    params["light_e1"][rows] = galaxy["e1"]
+    params["light_e2"][rows] = galaxy["e2"]
+    params["light_real"][rows] = galaxy["real"]
+    return galaxy
 
 
-def _render_galaxy(blk: _Block, rows: np.ndarray, g: dict) -> None:
-    """Add the galaxy light of ``g`` to ``blk.pre[rows]``."""
-    amp = profiles.sersic_amp(g["flux"], g["r"], g["n"])
-    prof = profiles.sersic_setup(amp, g["r"], g["n"])
-    scale = profiles.sersic_radius_scale(g["r"], g["n"])
-    qa, qb, qc = profiles.quadratic_columns(g["e1"], g["e2"], scale)
-    cx, cy = func.col(g["cx"]), func.col(g["cy"])
-    for sl in _chunks(rows.size, RENDER):
-        r = rows[sl]
-        real = g["real"][sl]
-        if not real.any():
-            sb = blk.buf("sb", r.size)
-            dx, dy = blk.x - cx[sl], blk.y - cy[sl]
-            np.multiply(qb[sl] * dx, dy, out=sb)
-            sb += qa[sl] * (dx * dx)
-            sb += qc[sl] * (dy * dy)
-            profiles.sersic_from_r2(sb, {key: v[sl] for key, v in prof.items()})
-            blk.pre[r] += blk.pixelate(sb)
+def _render_galaxy(block: _Block, rows: np.ndarray, galaxy: dict) -> None:
+    """Add the light of ``galaxy`` (from :func:`_draw_galaxy`) to ``block.pre_psf[rows]``."""
+    amp = profiles.sersic_amp(galaxy["flux"], galaxy["r"], galaxy["n"])
+    sersic = profiles.sersic_setup(amp, galaxy["r"], galaxy["n"])
+    scale = profiles.sersic_radius_scale(galaxy["r"], galaxy["n"])
+    qa, qb, qc = profiles.quadratic_columns(galaxy["e1"], galaxy["e2"], scale)
+    cx, cy = func.col(galaxy["cx"]), func.col(galaxy["cy"])
+    for chunk in _chunks(rows.size, RENDER):
+        chunk_rows = rows[chunk]
+        real = galaxy["real"][chunk]
+        if not real.any():   # fast path: r^2 as a quadratic form of the offsets
+            brightness = block.scratch("sb", chunk_rows.size)
+            dx, dy = block.x - cx[chunk], block.y - cy[chunk]
+            np.multiply(qb[chunk] * dx, dy, out=brightness)
+            brightness += qa[chunk] * (dx * dx)
+            brightness += qc[chunk] * (dy * dy)
+            profiles.sersic_from_r2(brightness, {key: v[chunk] for key, v in sersic.items()})
+            block.pre_psf[chunk_rows] += block.pixelate(brightness)
             continue
+        part = {key: value[chunk] for key, value in galaxy.items()}
+        brightness = np.zeros((chunk_rows.size,) + block.fine_shape, np.float32)
         ser = ~real
-        sb = np.zeros((r.size,) + blk.fine, np.float32)
         if ser.any():
-            sb[ser] = profiles.sersic(blk.x, blk.y, amp[sl][ser], g["r"][sl][ser],
-                                      g["n"][sl][ser], g["e1"][sl][ser], g["e2"][sl][ser],
-                                      g["cx"][sl][ser], g["cy"][sl][ser])
-        if real.any():
-            from lensfind.sim.sources import mgefit_light_bank, render_stamps
-            bank = mgefit_light_bank()
-            idx = np.minimum((g["stamp_u"][sl][real] * len(bank)).astype(int), len(bank) - 1)
-            sb[real] = render_stamps(blk.x, blk.y, bank, idx, g["cx"][sl][real],
-                                     g["cy"][sl][real], g["r"][sl][real], g["phi"][sl][real],
-                                     g["flux"][sl][real], flip=g["flip"][sl][real])
-        blk.pre[r] += blk.pixelate(sb)
+            brightness[ser] = profiles.sersic(block.x, block.y, amp[chunk][ser], part["r"][ser],
+                                              part["n"][ser], part["e1"][ser], part["e2"][ser],
+                                              part["cx"][ser], part["cy"][ser])
+        from lensfind.sim.sources import mgefit_light_bank, render_stamps
+        bank = mgefit_light_bank()
+        brightness[real] = render_stamps(block.x, block.y, bank,
+                                         _stamp_index(part["stamp_pick"][real], bank),
+                                         part["cx"][real], part["cy"][real], part["r"][real],
+                                         part["phi"][real], part["flux"][real],
+                                         flip=part["flip"][real])
+        block.pre_psf[chunk_rows] += block.pixelate(brightness)
 
 
 # --------------------------------------------------------------------------------------------
 # lenses
 
 
-def _draw_source(blk: _Block, m: int, exposure, kind: str, real_fraction: float, sp) -> dict:
-    rng = blk.rng
-    s = {}
-    s["mag"] = _u(rng, sp.magnitude, m)
-    s["r"] = _u(rng, sp.r_sersic, m)
-    s["n"] = _u(rng, sp.n_sersic, m)
-    s["q"] = _u(rng, sp.axis_ratio, m)
-    s["phi"] = rng.uniform(0, np.pi, m)
-    real_u = rng.random(m)
-    s["stamp_u"] = rng.random(m)
-    s["flip"] = rng.random(m) < 0.5
-    if kind == "sersic":
-        s["real"] = np.zeros(m, bool)
-    elif kind == "real":
-        s["real"] = np.ones(m, bool)
-    else:
-        s["real"] = real_u < real_fraction
-    s["flux"] = _flux(s["mag"], exposure, blk.cfg.noise.zero_point)
-    s["e1"], s["e2"] = func.phi_q_to_e(s["phi"], s["q"])
-    return s
+def _draw_source(block: _Block, count: int, exposure: np.ndarray, priors) -> dict:
+    """Unlensed source light from ``priors`` (a :class:`SourcePriors`): flux in electrons for
+    ``exposure`` [s] ``(count,)``, radius in arcsec, angle in rad."""
+    rng = block.rng
+    source = _draw_size(rng, priors, count)
+    source.update(_draw_orientation(rng, priors.axis_ratio, count))
+    source.update(_draw_appearance(rng, priors.kind, priors.real_fraction, count))
+    source["flux"] = _flux(source["mag"], exposure, block.config.noise.zero_point)
+    source["e1"], source["e2"] = func.phi_q_to_e(source["phi"], source["q"])
+    return source
 
 
-def _source_sb(bx, by, s: dict, sl, cx, cy, out=None, work=None) -> np.ndarray:
-    """Source surface brightness at positions ``bx, by`` for the images ``sl`` of ``s``;
-    ``cx, cy`` are the source centres, or None when ``bx, by`` are already offsets from them."""
-    real = s["real"][sl]
-    shape = np.broadcast_shapes(bx.shape, by.shape)
-    m = real.size
-    if cx is None:
-        cx = cy = None
-        zeros = np.zeros(m)
-    pick = (lambda a, sel: a[sel] if a.shape[0] > 1 else a)
-    ser = ~real
+def _source_brightness(bx, by, source: dict, chunk: slice, cx, cy, out=None,
+                       work=None) -> np.ndarray:
+    """Surface brightness [e-/arcsec^2] at positions ``bx, by`` [arcsec] of the sources
+    ``chunk`` of ``source``; ``cx, cy`` are their centres, or None when ``bx, by`` are already
+    offsets from them."""
+    part = {key: value[chunk] for key, value in source.items()}
+    real = part["real"]
     if not real.any():
-        amp = profiles.sersic_amp(s["flux"][sl], s["r"][sl], s["n"][sl])
-        return profiles.sersic(bx, by, amp, s["r"][sl], s["n"][sl], s["e1"][sl], s["e2"][sl],
+        amp = profiles.sersic_amp(part["flux"], part["r"], part["n"])
+        return profiles.sersic(bx, by, amp, part["r"], part["n"], part["e1"], part["e2"],
                                cx, cy, out=out, work=work)
-    sb = np.zeros((m,) + shape[1:], np.float32)
+
+    def pick(positions, selected):   # positions are (count, ...) or shared (1, ...)
+        return positions[selected] if positions.shape[0] > 1 else positions
+
+    def centre(c, selected):
+        return np.zeros(int(selected.sum())) if c is None else c[selected]
+
+    shape = np.broadcast_shapes(bx.shape, by.shape)
+    brightness = np.zeros((real.size,) + shape[1:], np.float32)
+    ser = ~real
     if ser.any():
-        amp = profiles.sersic_amp(s["flux"][sl][ser], s["r"][sl][ser], s["n"][sl][ser])
-        sb[ser] = profiles.sersic(pick(bx, ser), pick(by, ser), amp, s["r"][sl][ser],
-                                  s["n"][sl][ser], s["e1"][sl][ser], s["e2"][sl][ser],
-                                  None if cx is None else cx[ser],
-                                  None if cy is None else cy[ser])
+        amp = profiles.sersic_amp(part["flux"][ser], part["r"][ser], part["n"][ser])
+        brightness[ser] = profiles.sersic(pick(bx, ser), pick(by, ser), amp, part["r"][ser],
+                                          part["n"][ser], part["e1"][ser], part["e2"][ser],
+                                          None if cx is None else cx[ser],
+                                          None if cy is None else cy[ser])
     from lensfind.sim.sources import hdf_source_bank, render_stamps
     bank = hdf_source_bank()
-    idx = np.minimum((s["stamp_u"][sl][real] * len(bank)).astype(int), len(bank) - 1)
-    sb[real] = render_stamps(pick(bx, real), pick(by, real), bank, idx,
-                             zeros[real] if cx is None else cx[real],
-                             zeros[real] if cy is None else cy[real],
-                             s["r"][sl][real], s["phi"][sl][real], s["flux"][sl][real],
-                             flip=s["flip"][sl][real])
-    return sb
+    brightness[real] = render_stamps(pick(bx, real), pick(by, real), bank,
+                                     _stamp_index(part["stamp_pick"][real], bank),
+                                     centre(cx, real), centre(cy, real), part["r"][real],
+                                     part["phi"][real], part["flux"][real],
+                                     flip=part["flip"][real])
+    return brightness
 
 
-def _lenses(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    cfg, rng, m = blk.cfg, blk.rng, rows.size
-    lp, sp = cfg.lens, cfg.source
-    g = _draw_galaxy(blk, rows, exposure)
-    theta_e = _u(rng, lp.theta_e, m)
-    gamma = _u(rng, lp.shear, m)
-    gphi = rng.uniform(0, np.pi, m)
-    lens = {"theta_e": theta_e, "center_x": g["cx"], "center_y": g["cy"],
-            "g1": gamma * np.cos(2 * gphi), "g2": gamma * np.sin(2 * gphi)}
-    lens["e1"], lens["e2"] = func.phi_q_to_e(g["phi_mass"], g["q_mass"])
-    o0, o1 = sp.offset
-    rad = theta_e * np.sqrt(rng.uniform(o0 ** 2, o1 ** 2, m))
-    ang = rng.uniform(0, 2 * np.pi, m)
-    sx = g["cx"] + rad * np.cos(ang)
-    sy = g["cy"] + rad * np.sin(ang)
-    s = _draw_source(blk, m, exposure[rows], sp.kind, sp.real_fraction, sp)
-    p = blk.params
-    for k in ("theta_e", "e1", "e2", "center_x", "center_y", "g1", "g2"):
-        p[k][rows] = lens[k]
-    p["source_x"][rows], p["source_y"][rows] = sx, sy
-    p["source_mag"][rows] = s["mag"]
-    p["source_r_sersic"][rows] = s["r"]
-    p["source_n_sersic"][rows] = np.where(s["real"], np.nan, s["n"])
-    p["source_e1"][rows], p["source_e2"][rows] = s["e1"], s["e2"]
-    p["source_real"][rows] = s["real"]
+def _draw_mass(rng: np.random.Generator, mass_priors, galaxy: dict) -> dict:
+    """SIE + external shear centred on ``galaxy``, with its mass shape (lenstronomy keywords;
+    ``theta_e`` in arcsec)."""
+    count = galaxy["cx"].size
+    theta_e = _uniform(rng, mass_priors.theta_e, count)
+    shear = _uniform(rng, mass_priors.shear, count)
+    shear_angle = rng.uniform(0, np.pi, count)
+    mass = {"theta_e": theta_e, "center_x": galaxy["cx"], "center_y": galaxy["cy"],
+            "g1": shear * np.cos(2 * shear_angle), "g2": shear * np.sin(2 * shear_angle)}
+    mass["e1"], mass["e2"] = func.phi_q_to_e(galaxy["phi_mass"], galaxy["q_mass"])
+    return mass
 
-    _render_galaxy(blk, rows, g)
-    mu = np.empty(m)
-    ray = func.lensed_setup(lens, {"center_x": sx, "center_y": sy, "e1": s["e1"],
-                                   "e2": s["e2"],
-                                   "r_sersic": profiles.sersic_radius_scale(s["r"], s["n"])})
-    prof = profiles.sersic_setup(profiles.sersic_amp(s["flux"], s["r"], s["n"]), s["r"], s["n"])
-    for sl in _chunks(m, RENDER):
-        k = sl.stop - sl.start
-        if not s["real"][sl].any():   # fast path: ray-shoot straight into the source frame
-            r2 = func.lensed_radius2(blk.x, blk.y, work=blk.work, out=blk.buf("sb", k),
-                                     setup={key: v[sl] for key, v in ray.items()})
-            sb = profiles.sersic_from_r2(r2, {key: v[sl] for key, v in prof.items()})
+
+def _draw_source_position(rng: np.random.Generator, source_priors, mass: dict):
+    """Source centre [arcsec], area-uniform in the annulus ``source.offset`` (in Einstein
+    radii) around the lens centre."""
+    count = mass["theta_e"].size
+    inner, outer = source_priors.offset
+    radius = mass["theta_e"] * np.sqrt(rng.uniform(inner ** 2, outer ** 2, count))
+    angle = rng.uniform(0, 2 * np.pi, count)
+    return (mass["center_x"] + radius * np.cos(angle),
+            mass["center_y"] + radius * np.sin(angle))
+
+
+def _render_lensed_source(block: _Block, rows: np.ndarray, mass: dict, source: dict,
+                          sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+    """Keep the lensed image of every source (e- per pixel, pre-PSF) in
+    ``block.lensed_sources``; returns the magnification: lensed flux in the cutout (before the
+    PSF) / unlensed total flux (exact: the Sersic integral or the unit-sum stamp times flux)."""
+    count = rows.size
+    magnification = np.empty(count)
+    ray = func.lensed_setup(mass, {"center_x": sx, "center_y": sy, "e1": source["e1"],
+                                   "e2": source["e2"],
+                                   "r_sersic": profiles.sersic_radius_scale(source["r"],
+                                                                            source["n"])})
+    sersic = profiles.sersic_setup(profiles.sersic_amp(source["flux"], source["r"], source["n"]),
+                                   source["r"], source["n"])
+    for chunk in _chunks(count, RENDER):
+        k = chunk.stop - chunk.start
+        if not source["real"][chunk].any():   # fast path: ray-shoot straight into the source frame
+            r2 = func.lensed_radius2(block.x, block.y, work=block.work,
+                                     out=block.scratch("sb", k),
+                                     setup={key: v[chunk] for key, v in ray.items()})
+            brightness = profiles.sersic_from_r2(r2, {key: v[chunk] for key, v in sersic.items()})
         else:
-            lens_sl = {key: v[sl] for key, v in lens.items()}
-            bx, by = func.ray_shoot(blk.x, blk.y, lens_sl, sx[sl], sy[sl], work=blk.work,
-                                    out=(blk.buf("bx", k), blk.buf("by", k)))
-            sb = _source_sb(bx, by, s, sl, None, None, out=blk.buf("sb", k), work=blk.work)
-        img = blk.pixelate(sb).copy()
-        # magnification: lensed source flux in the cutout (from the image, before the PSF) /
-        # unlensed total flux (exact: the Sersic integral, or the unit-sum stamp times flux)
-        mu[sl] = img.sum(axis=(1, 2), dtype=np.float64) / s["flux"][sl]
-        for i, r in enumerate(rows[sl]):
-            blk.src[int(r)] = img[i]
-    p["magnification"][rows] = mu
-    p["lensed_source_mag"][rows] = s["mag"] - 2.5 * np.log10(np.maximum(mu, 1e-30))
+            bx, by = func.ray_shoot(block.x, block.y, {key: v[chunk] for key, v in mass.items()},
+                                    sx[chunk], sy[chunk], work=block.work,
+                                    out=(block.scratch("bx", k), block.scratch("by", k)))
+            brightness = _source_brightness(bx, by, source, chunk, None, None,
+                                            out=block.scratch("sb", k), work=block.work)
+        image = block.pixelate(brightness).copy()
+        magnification[chunk] = image.sum(axis=(1, 2), dtype=np.float64) / source["flux"][chunk]
+        for i, row in enumerate(rows[chunk]):
+            block.lensed_sources[int(row)] = image[i]
+    return magnification
+
+
+def _lenses(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
+    """Lens galaxy + SIE/shear mass + lensed source (``lens``, ``lens_light``, ``source``)."""
+    config, rng = block.config, block.rng
+    galaxy = _draw_galaxy(block, rows, exposure)
+    mass = _draw_mass(rng, config.lens, galaxy)
+    sx, sy = _draw_source_position(rng, config.source, mass)
+    source = _draw_source(block, rows.size, exposure[rows], config.source)
+    params = block.params
+    for key in ("theta_e", "e1", "e2", "center_x", "center_y", "g1", "g2"):
+        params[key][rows] = mass[key]
+    params["source_x"][rows], params["source_y"][rows] = sx, sy
+    params["source_mag"][rows] = source["mag"]
+    params["source_r_sersic"][rows] = source["r"]
+    params["source_n_sersic"][rows] = np.where(source["real"], np.nan, source["n"])
+    params["source_e1"][rows], params["source_e2"][rows] = source["e1"], source["e2"]
+    params["source_real"][rows] = source["real"]
+
+    _render_galaxy(block, rows, galaxy)
+    magnification = _render_lensed_source(block, rows, mass, source, sx, sy)
+    params["magnification"][rows] = magnification
+    params["lensed_source_mag"][rows] = (source["mag"]
+                                         - 2.5 * np.log10(np.maximum(magnification, 1e-30)))
 
 
 # --------------------------------------------------------------------------------------------
 # non-lenses
 
 
-def _lens_galaxies(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    g = _draw_galaxy(blk, rows, exposure)
-    _render_galaxy(blk, rows, g)
+def _lens_galaxies(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
+    """A lens-like galaxy without a lensed source."""
+    _render_galaxy(block, rows, _draw_galaxy(block, rows, exposure))
 
 
-def _neighbours(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """A galaxy plus an unlensed neighbour 0.6-2.2 arcsec away, often elongated and
-    tangentially aligned (arc-like)."""
-    cfg, rng, m = blk.cfg, blk.rng, rows.size
-    g = _draw_galaxy(blk, rows, exposure)
-    dist = rng.uniform(0.6, 2.2, m)
-    ang = rng.uniform(0, 2 * np.pi, m)
-    tangential = rng.random(m) < 0.5
-    sp = dataclasses.replace(cfg.source, magnitude=(21.0, 24.5), r_sersic=(0.08, 0.5),
-                             axis_ratio=(0.2, 1.0))
-    s = _draw_source(blk, m, exposure[rows], cfg.source.kind, cfg.source.real_fraction, sp)
-    s["phi"] = np.where(tangential, ang + np.pi / 2, s["phi"])
-    s["e1"], s["e2"] = func.phi_q_to_e(s["phi"], s["q"])
-    nx = g["cx"] + dist * np.cos(ang)
-    ny = g["cy"] + dist * np.sin(ang)
-    _render_galaxy(blk, rows, g)
-    for sl in _chunks(m, RENDER):
-        sb = _source_sb(blk.x, blk.y, s, sl, nx[sl], ny[sl], out=blk.buf("sb", sl.stop - sl.start),
-                        work=blk.work)
-        blk.pre[rows[sl]] += blk.pixelate(sb)
+def _neighbours(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
+    """A galaxy plus an unlensed neighbour, often elongated and tangentially aligned
+    (arc-like); priors: ``config.neighbour``."""
+    config, rng, count = block.config, block.rng, rows.size
+    priors = config.neighbour
+    galaxy = _draw_galaxy(block, rows, exposure)
+    distance = _uniform(rng, priors.distance, count)
+    angle = rng.uniform(0, 2 * np.pi, count)
+    tangential = rng.random(count) < priors.tangential_fraction
+    source_priors = dataclasses.replace(config.source, magnitude=priors.magnitude,
+                                        r_sersic=priors.r_sersic, axis_ratio=priors.axis_ratio)
+    neighbour = _draw_source(block, count, exposure[rows], source_priors)
+    neighbour["phi"] = np.where(tangential, angle + np.pi / 2, neighbour["phi"])
+    neighbour["e1"], neighbour["e2"] = func.phi_q_to_e(neighbour["phi"], neighbour["q"])
+    nx = galaxy["cx"] + distance * np.cos(angle)
+    ny = galaxy["cy"] + distance * np.sin(angle)
+    _render_galaxy(block, rows, galaxy)
+    for chunk in _chunks(count, RENDER):
+        brightness = _source_brightness(block.x, block.y, neighbour, chunk, nx[chunk], ny[chunk],
+                                        out=block.scratch("sb", chunk.stop - chunk.start),
+                                        work=block.work)
+        block.pre_psf[rows[chunk]] += block.pixelate(brightness)
 
 
 def _add_points(img: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray,
@@ -397,8 +458,9 @@ def _add_points(img: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray,
 
 
 def _star_with_spikes(x: float, y: float, flux: float, angle: float, pixel_scale: float,
-                      spike_fraction: float = 0.03):
-    """Point positions and fluxes of a star plus 4 diffraction spikes (HST-like, ~1/r^2)."""
+                      spike_fraction: float):
+    """Point positions [arcsec] and fluxes [e-] of a star plus 4 diffraction spikes at
+    ``angle`` [rad] holding ``spike_fraction`` of the flux (HST-like, ~1/r^2)."""
     length = np.clip(4.0 * np.log10(max(flux, 1.0)), 2.0, 40.0)   # pixels, grows with flux
     r = np.arange(1.5, length, 0.5)
     w = 1.0 / (1.0 + (r / 1.5) ** 2)
@@ -412,135 +474,153 @@ def _star_with_spikes(x: float, y: float, flux: float, angle: float, pixel_scale
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(fs)
 
 
-def _stars(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """1-3 stars with diffraction spikes, half the time next to a galaxy; one star is often
-    near the centre."""
-    cfg, rng, m = blk.cfg, blk.rng, rows.size
-    g = _draw_galaxy(blk, rows, exposure)
-    with_galaxy = rng.random(m) < 0.5
-    n_stars = rng.integers(1, 4, m)
-    half = cfg.field_of_view / 2
-    pos = rng.uniform(-half, half, (m, 3, 2))
-    central = rng.random(m) < 0.5
-    pos[central, 0] = rng.uniform(-0.3, 0.3, (int(central.sum()), 2))
-    mags = rng.uniform(18.0, 23.5, (m, 3))
-    spike_angle = rng.uniform(0, np.pi / 2, m)
-    gal_rows = rows[with_galaxy]
-    if gal_rows.size:
-        _render_galaxy(blk, gal_rows, {k: (v[with_galaxy] if isinstance(v, np.ndarray) else v)
-                                       for k, v in g.items()})
+def _stars(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
+    """Stars with diffraction spikes, sometimes next to a galaxy; one star is often near the
+    centre. Priors: ``config.star``."""
+    config, rng, count = block.config, block.rng, rows.size
+    priors = config.star
+    galaxy = _draw_galaxy(block, rows, exposure)
+    with_galaxy = rng.random(count) < priors.with_galaxy_fraction
+    n_stars = rng.integers(priors.count[0], priors.count[1] + 1, count)
+    half = config.field_of_view / 2
+    position = rng.uniform(-half, half, (count, priors.count[1], 2))
+    central = rng.random(count) < priors.central_fraction
+    position[central, 0] = rng.uniform(-priors.central_offset, priors.central_offset,
+                                       (int(central.sum()), 2))
+    mags = rng.uniform(priors.magnitude[0], priors.magnitude[1], (count, priors.count[1]))
+    spike_angle = rng.uniform(0, np.pi / 2, count)
+    if with_galaxy.any():
+        _render_galaxy(block, rows[with_galaxy],
+                       {key: value[with_galaxy] for key, value in galaxy.items()})
     for name in ("light_x", "light_y", "light_mag", "light_r_sersic", "light_n_sersic",
                  "light_e1", "light_e2", "light_real"):
-        blk.params[name][rows[~with_galaxy]] = np.nan
-    for i, r in enumerate(rows):
+        block.params[name][rows[~with_galaxy]] = np.nan
+    for i, row in enumerate(rows):
         for k in range(int(n_stars[i])):
-            f = float(_flux(mags[i, k], exposure[r], cfg.noise.zero_point))
-            _add_points(blk.pre[r], *_star_with_spikes(pos[i, k, 0], pos[i, k, 1], f,
-                                                       spike_angle[i], cfg.pixel_scale),
-                        cfg.pixel_scale)
+            flux = float(_flux(mags[i, k], exposure[row], config.noise.zero_point))
+            points = _star_with_spikes(position[i, k, 0], position[i, k, 1], flux,
+                                       spike_angle[i], config.pixel_scale, priors.spike_fraction)
+            _add_points(block.pre_psf[row], *points, config.pixel_scale)
 
 
-def _rings(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """A galaxy with a (clumpy) ring of star formation around it: Einstein-ring look-alike."""
-    cfg, rng, m = blk.cfg, blk.rng, rows.size
-    g = _draw_galaxy(blk, rows, exposure)
-    radius = _u(rng, (0.4, 1.6), m)
-    width = _u(rng, (0.03, 0.15), m)
-    q = np.clip(g["q"] + rng.uniform(-0.15, 0.15, m), 0.3, 1.0)
-    e1, e2 = func.phi_q_to_e(g["phi"], q)
-    mag = _u(rng, (20.5, 23.5), m)
-    clump_amp = _u(rng, (0.0, 0.9), m)
-    clump_m = rng.integers(1, 6, m).astype(float)
-    clump_phase = rng.uniform(0, 2 * np.pi, m)
-    flux = _flux(mag, exposure[rows], cfg.noise.zero_point)
+def _rings(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
+    """A galaxy with a (clumpy) ring of star formation around it: Einstein-ring look-alike.
+    Priors: ``config.ring``."""
+    config, rng, count = block.config, block.rng, rows.size
+    priors = config.ring
+    galaxy = _draw_galaxy(block, rows, exposure)
+    radius = _uniform(rng, priors.radius, count)
+    width = _uniform(rng, priors.width, count)
+    scatter = priors.axis_ratio_scatter
+    q = np.clip(galaxy["q"] + rng.uniform(-scatter, scatter, count), priors.min_axis_ratio, 1.0)
+    e1, e2 = func.phi_q_to_e(galaxy["phi"], q)
+    mag = _uniform(rng, priors.magnitude, count)
+    clump_amp = _uniform(rng, priors.clump_amplitude, count)
+    clumps = rng.integers(priors.clumps[0], priors.clumps[1] + 1, count).astype(float)
+    clump_phase = rng.uniform(0, 2 * np.pi, count)
+    flux = _flux(mag, exposure[rows], config.noise.zero_point)
     amp = flux / profiles.gaussian_ring_flux(1.0, radius, width)
-    _render_galaxy(blk, rows, g)
-    for sl in _chunks(m, RENDER):
-        sb = profiles.gaussian_ring(blk.x, blk.y, amp[sl], radius[sl], width[sl], e1[sl],
-                                    e2[sl], g["cx"][sl], g["cy"][sl], clump_amp[sl],
-                                    clump_m[sl], clump_phase[sl])
-        blk.pre[rows[sl]] += blk.pixelate(sb)
+    _render_galaxy(block, rows, galaxy)
+    for chunk in _chunks(count, RENDER):
+        brightness = profiles.gaussian_ring(block.x, block.y, amp[chunk], radius[chunk],
+                                            width[chunk], e1[chunk], e2[chunk],
+                                            galaxy["cx"][chunk], galaxy["cy"][chunk],
+                                            clump_amp[chunk], clumps[chunk], clump_phase[chunk])
+        block.pre_psf[rows[chunk]] += block.pixelate(brightness)
 
 
-def _spirals(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """A bulge + exponential disc with logarithmic spiral arms."""
-    cfg, rng, m = blk.cfg, blk.rng, rows.size
-    zp = cfg.noise.zero_point
-    cmax = cfg.lens.center_max
-    cx = rng.uniform(-cmax, cmax, m)
-    cy = rng.uniform(-cmax, cmax, m)
-    q = _u(rng, (0.35, 1.0), m)
-    phi = rng.uniform(0, np.pi, m)
-    e1, e2 = func.phi_q_to_e(phi, q)
-    disc_mag = _u(rng, (19.5, 22.0), m)
-    h = _u(rng, (0.25, 0.9), m)
-    arms = rng.integers(2, 5, m).astype(float)
-    pitch = np.deg2rad(_u(rng, (10.0, 30.0), m))
-    phase = rng.uniform(0, 2 * np.pi, m)
-    contrast = _u(rng, (0.4, 0.95), m)
-    bulge_mag = disc_mag + _u(rng, (0.5, 2.5), m)
-    bulge_r = _u(rng, (0.08, 0.3), m)
-    bulge_n = _u(rng, (1.0, 4.0), m)
-    disc_flux = _flux(disc_mag, exposure[rows], zp)
-    bulge_flux = _flux(bulge_mag, exposure[rows], zp)
-    disc_amp = disc_flux / profiles.exponential_disc_flux(1.0, h)
-    bulge_amp = profiles.sersic_amp(bulge_flux, bulge_r, bulge_n)
-    p = blk.params
-    p["light_x"][rows], p["light_y"][rows] = cx, cy
-    p["light_mag"][rows] = _mag(disc_flux + bulge_flux, exposure[rows], zp)
-    p["light_e1"][rows], p["light_e2"][rows] = e1, e2
-    p["light_real"][rows] = 0
-    for sl in _chunks(m, RENDER):
-        sb = profiles.spiral_disc(blk.x, blk.y, disc_amp[sl], h[sl], e1[sl], e2[sl], cx[sl],
-                                  cy[sl], arms[sl], pitch[sl], phase[sl], contrast[sl])
-        sb += profiles.sersic(blk.x, blk.y, bulge_amp[sl], bulge_r[sl], bulge_n[sl], e1[sl],
-                              e2[sl], cx[sl], cy[sl], out=blk.buf("sb", sl.stop - sl.start),
-                              work=blk.work)
-        blk.pre[rows[sl]] += blk.pixelate(sb)
+def _draw_spiral(rng: np.random.Generator, priors, center_max: float, count: int) -> dict:
+    """Disc, arms and bulge of ``count`` spirals (``spiral`` priors); centres within
+    ``center_max`` [arcsec], angles in rad."""
+    spiral = {"cx": rng.uniform(-center_max, center_max, count),
+              "cy": rng.uniform(-center_max, center_max, count)}
+    spiral.update(_draw_orientation(rng, priors.axis_ratio, count))
+    spiral["e1"], spiral["e2"] = func.phi_q_to_e(spiral["phi"], spiral["q"])
+    spiral["disc_mag"] = _uniform(rng, priors.disc_magnitude, count)
+    spiral["scale_length"] = _uniform(rng, priors.scale_length, count)
+    spiral["arms"] = rng.integers(priors.arms[0], priors.arms[1] + 1, count).astype(float)
+    spiral["pitch"] = np.deg2rad(_uniform(rng, priors.pitch, count))
+    spiral["phase"] = rng.uniform(0, 2 * np.pi, count)
+    spiral["contrast"] = _uniform(rng, priors.arm_contrast, count)
+    spiral["bulge_mag"] = spiral["disc_mag"] + _uniform(rng, priors.bulge_magnitude_offset,
+                                                        count)
+    spiral["bulge_r"] = _uniform(rng, priors.bulge_r_sersic, count)
+    spiral["bulge_n"] = _uniform(rng, priors.bulge_n_sersic, count)
+    return spiral
 
 
-def _real_hst(blk: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """Cutouts of real HST images (already PSF-convolved: added after the PSF)."""
+def _spirals(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
+    """A bulge + exponential disc with logarithmic spiral arms. Priors: ``config.spiral``."""
+    config = block.config
+    zero_point = config.noise.zero_point
+    spiral = _draw_spiral(block.rng, config.spiral, config.lens.center_max, rows.size)
+    disc_flux = _flux(spiral["disc_mag"], exposure[rows], zero_point)
+    bulge_flux = _flux(spiral["bulge_mag"], exposure[rows], zero_point)
+    disc_amp = disc_flux / profiles.exponential_disc_flux(1.0, spiral["scale_length"])
+    bulge_amp = profiles.sersic_amp(bulge_flux, spiral["bulge_r"], spiral["bulge_n"])
+    params = block.params
+    params["light_x"][rows], params["light_y"][rows] = spiral["cx"], spiral["cy"]
+    params["light_mag"][rows] = _magnitude(disc_flux + bulge_flux, exposure[rows], zero_point)
+    params["light_e1"][rows], params["light_e2"][rows] = spiral["e1"], spiral["e2"]
+    params["light_real"][rows] = 0
+    for chunk in _chunks(rows.size, RENDER):
+        part = {key: value[chunk] for key, value in spiral.items()}
+        brightness = profiles.spiral_disc(block.x, block.y, disc_amp[chunk],
+                                          part["scale_length"], part["e1"], part["e2"],
+                                          part["cx"], part["cy"], part["arms"], part["pitch"],
+                                          part["phase"], part["contrast"])
+        brightness += profiles.sersic(block.x, block.y, bulge_amp[chunk], part["bulge_r"],
+                                      part["bulge_n"], part["e1"], part["e2"], part["cx"],
+                                      part["cy"], out=block.scratch("sb", chunk.stop - chunk.start),
+                                      work=block.work)
+        block.pre_psf[rows[chunk]] += block.pixelate(brightness)
+
+
+def _real_hst(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
+    """Cutouts of real HST images (already PSF-convolved: added after the PSF). Priors:
+    ``config.real_hst``, magnitude from ``config.lens_light``."""
     from lensfind.sim.sources import hst_cutouts
-    cfg, rng, m = blk.cfg, blk.rng, rows.size
-    mag = _u(rng, cfg.lens_light.magnitude, m)
-    cut, names = hst_cutouts(rng, m, cfg.size, cfg.pixel_scale)
-    deep = np.array([nm == "hubble_deep_field" for nm in names])
-    mag = mag + np.where(deep, 1.0, 0.0)   # the deep field is sparser
-    total = np.maximum(np.clip(cut, 0, None).sum(axis=(1, 2), dtype=np.float64), 1e-12)
-    flux = _flux(mag, exposure[rows], cfg.noise.zero_point)
-    blk.post[rows] += cut * (flux / total).astype(np.float32)[:, None, None]
-    blk.params["light_mag"][rows] = mag
-    blk.params["light_real"][rows] = 1
+    config, rng, count = block.config, block.rng, rows.size
+    mag = _uniform(rng, config.lens_light.magnitude, count)
+    cutouts, names = hst_cutouts(rng, count, config.size, config.pixel_scale, config.real_hst)
+    deep = np.array([name == "hubble_deep_field" for name in names])
+    mag = mag + np.where(deep, config.real_hst.deep_field_dimming, 0.0)
+    total = np.maximum(np.clip(cutouts, 0, None).sum(axis=(1, 2), dtype=np.float64), 1e-12)
+    flux = _flux(mag, exposure[rows], config.noise.zero_point)
+    block.post_psf[rows] += cutouts * (flux / total).astype(np.float32)[:, None, None]
+    block.params["light_mag"][rows] = mag
+    block.params["light_real"][rows] = 1
 
 
-def _field_galaxies(blk: _Block, exposure: np.ndarray) -> None:
-    """Faint unlensed galaxies anywhere in the field (every kind, Poisson number)."""
-    cfg, rng = blk.cfg, blk.rng
-    counts = rng.poisson(cfg.field_galaxies, blk.n) if cfg.field_galaxies > 0 else \
-        np.zeros(blk.n, int)
-    owner = np.repeat(np.arange(blk.n), counts)
-    k = owner.size
-    half = cfg.field_of_view / 2
-    x = rng.uniform(-half, half, k)
-    y = rng.uniform(-half, half, k)
-    mag = rng.uniform(23.0, 26.0, k)
-    r = rng.uniform(0.05, 0.3, k)
-    n = rng.uniform(0.5, 2.5, k)
-    q = rng.uniform(0.3, 1.0, k)
-    phi = rng.uniform(0, np.pi, k)
-    if k == 0:
+def _field_galaxies(block: _Block, exposure: np.ndarray) -> None:
+    """Faint unlensed Sersic galaxies anywhere in the field (every kind, Poisson number;
+    priors: ``config.field_galaxy``)."""
+    config, rng = block.config, block.rng
+    counts = rng.poisson(config.field_galaxies, block.n_images) if config.field_galaxies > 0 \
+        else np.zeros(block.n_images, int)
+    owner = np.repeat(np.arange(block.n_images), counts)
+    total = owner.size
+    half = config.field_of_view / 2
+    x = rng.uniform(-half, half, total)
+    y = rng.uniform(-half, half, total)
+    galaxy = _draw_size(rng, config.field_galaxy, total)
+    galaxy.update(_draw_orientation(rng, config.field_galaxy.axis_ratio, total))
+    if total == 0:
         return
-    e1, e2 = func.phi_q_to_e(phi, q)
-    amp = profiles.sersic_amp(_flux(mag, exposure[owner], cfg.noise.zero_point), r, n)
-    for sl in _chunks(k, RENDER):
-        img = blk.pixelate(profiles.sersic(blk.x, blk.y, amp[sl], r[sl], n[sl], e1[sl], e2[sl],
-                                           x[sl], y[sl], out=blk.buf("sb", sl.stop - sl.start),
-                                           work=blk.work))
-        for i, o in enumerate(owner[sl]):
-            blk.pre[o] += img[i]
+    e1, e2 = func.phi_q_to_e(galaxy["phi"], galaxy["q"])
+    amp = profiles.sersic_amp(_flux(galaxy["mag"], exposure[owner], config.noise.zero_point),
+                              galaxy["r"], galaxy["n"])
+    for chunk in _chunks(total, RENDER):
+        brightness = profiles.sersic(block.x, block.y, amp[chunk], galaxy["r"][chunk],
+                                     galaxy["n"][chunk], e1[chunk], e2[chunk], x[chunk],
+                                     y[chunk], out=block.scratch("sb", chunk.stop - chunk.start),
+                                     work=block.work)
+        image = block.pixelate(brightness)
+        for i, row in enumerate(owner[chunk]):
+            block.pre_psf[row] += image[i]
 
 
+#: kind -> function adding systems of that kind to a block
 _KIND_FUNCS = {"lens": _lenses, "lens_galaxy": _lens_galaxies, "neighbour": _neighbours,
                "star": _stars, "ring": _rings, "spiral": _spirals, "real_hst": _real_hst}
 
@@ -549,65 +629,82 @@ _KIND_FUNCS = {"lens": _lenses, "lens_galaxy": _lens_galaxies, "neighbour": _nei
 # one block
 
 
-def _simulate_block(config: SimConfig, seed: int, block: int, kinds: np.ndarray) -> SimBatch:
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed,
-                                                                      spawn_key=(1, block))))
-    blk = _Block(config, rng, kinds)
-    nc = config.noise
-    b = kinds.size
-    exposure = _u(rng, nc.exposure_time, b)
-    sky_mag = _u(rng, nc.sky_magnitude, b)
-    fwhm = _u(rng, config.psf.fwhm, b)
-    sky = _flux(sky_mag, exposure, nc.zero_point) * config.pixel_scale ** 2
-    p = blk.params
-    p["exposure_time"][:] = exposure
-    p["sky"][:] = sky if nc.enabled else 0.0
-    p["background_rms"][:] = np.sqrt(sky + nc.read_noise ** 2) if nc.enabled else 0.0
-    p["psf_fwhm"][:] = fwhm if config.psf.kind != "image" else np.nan
+def _draw_conditions(block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exposure [s], sky [e- per pixel] and PSF FWHM [arcsec] of every image (recorded in the
+    params)."""
+    config, rng, n_images = block.config, block.rng, block.n_images
+    noise = config.noise
+    exposure = _uniform(rng, noise.exposure_time, n_images)
+    sky_mag = _uniform(rng, noise.sky_magnitude, n_images)
+    fwhm = _uniform(rng, config.psf.fwhm, n_images)
+    sky = _flux(sky_mag, exposure, noise.zero_point) * config.pixel_scale ** 2
+    params = block.params
+    params["exposure_time"][:] = exposure
+    params["sky"][:] = sky if noise.enabled else 0.0
+    params["background_rms"][:] = np.sqrt(sky + noise.read_noise ** 2) if noise.enabled else 0.0
+    params["psf_fwhm"][:] = fwhm if config.psf.kind != "image" else np.nan
+    return exposure, sky, fwhm
 
+
+def _convolve(block: _Block, fwhm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PSF-convolved scene (plus the post-PSF part) and, separately, the lensed sources:
+    ``(signal (N, n, n), source rows, convolved sources)`` in electrons."""
+    config, n_images = block.config, block.n_images
+    psf = config.psf
+    source_rows = np.array(sorted(block.lensed_sources), dtype=int)
+    kernels_1d = None
+    if psf.kind == "gaussian":
+        kernels_1d = observe.gaussian_kernels_1d(fwhm, psf.kernel_size, config.pixel_scale)
+        kernels = np.empty((n_images, psf.kernel_size, psf.kernel_size), np.float32)
+    else:
+        kernels = observe.psf_kernels(psf, fwhm, config.pixel_scale)
+    stack, index = block.pre_psf, None
+    if source_rows.size:
+        stack = np.concatenate([block.pre_psf,
+                                np.stack([block.lensed_sources[r] for r in source_rows])])
+        if kernels.shape[0] > 1:
+            index = np.concatenate([np.arange(n_images), source_rows])
+    convolved = observe.convolve(stack, kernels, index, kernels_1d)
+    signal = convolved[:n_images] + block.post_psf
+    sources = convolved[n_images:]
+    if source_rows.size:
+        signal[source_rows] += sources
+    return signal, source_rows, sources
+
+
+def _simulate_block(config: SimConfig, seed: int, block_index: int,
+                    kinds: np.ndarray) -> SimBatch:
+    """The systems ``kinds`` of block ``block_index`` (see the module docstring)."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed,
+                                                                      spawn_key=(1, block_index))))
+    block = _Block(config, rng, kinds)
+    noise = config.noise
+    n_images = kinds.size
+    exposure, sky, fwhm = _draw_conditions(block)
     for code, name in enumerate(KINDS):
         rows = np.flatnonzero(kinds == code)
         if rows.size:
-            _KIND_FUNCS[name](blk, rows, exposure)
-    _field_galaxies(blk, exposure)
-
-    # PSF: the scene and, separately, the lensed sources (for the S/N)
-    src_rows = np.array(sorted(blk.src), dtype=int)
-    kernels_1d = None
-    if config.psf.kind == "gaussian":
-        kernels_1d = observe.gaussian_kernels_1d(fwhm, config.psf.kernel_size,
-                                                 config.pixel_scale)
-        kernels = np.empty((b, config.psf.kernel_size, config.psf.kernel_size), np.float32)
-    else:
-        kernels = observe.psf_kernels(config.psf, fwhm, config.pixel_scale)
-    stack, index = blk.pre, None
-    if src_rows.size:
-        stack = np.concatenate([blk.pre, np.stack([blk.src[r] for r in src_rows])])
-        if kernels.shape[0] > 1:
-            index = np.concatenate([np.arange(b), src_rows])
-    conv = observe.convolve(stack, kernels, index, kernels_1d)
-    signal = conv[:b] + blk.post
-    src_conv = conv[b:]
-    if src_rows.size:
-        signal[src_rows] += src_conv
-
-    if nc.enabled:
-        images = observe.add_noise(rng, signal, sky, nc.read_noise, nc.poisson)
-        if src_rows.size:
-            var = observe.noise_variance(signal[src_rows], sky[src_rows], nc.read_noise)
-            snr = np.sqrt((src_conv.astype(np.float64) ** 2 / var).sum(axis=(1, 2)))
-            p["snr"][src_rows] = snr
-        observe.add_artifacts(rng, images, config.artifacts, np.sqrt(sky + nc.read_noise ** 2))
+            _KIND_FUNCS[name](block, rows, exposure)
+    _field_galaxies(block, exposure)
+    signal, source_rows, sources = _convolve(block, fwhm)
+    params = block.params
+    if noise.enabled:
+        images = observe.add_noise(rng, signal, sky, noise.read_noise, noise.poisson)
+        if source_rows.size:
+            var = observe.noise_variance(signal[source_rows], sky[source_rows], noise.read_noise)
+            params["snr"][source_rows] = np.sqrt(
+                (sources.astype(np.float64) ** 2 / var).sum(axis=(1, 2)))
+        observe.add_artifacts(rng, images, config.artifacts,
+                              np.sqrt(sky + noise.read_noise ** 2))
     else:
         images = signal.astype(np.float32)
-        p["snr"][src_rows] = np.inf
+        params["snr"][source_rows] = np.inf
         observe.add_artifacts(rng, images, config.artifacts,
-                              np.full(b, max(nc.read_noise, 1.0)))
-
+                              np.full(n_images, max(noise.read_noise, 1.0)))
     labels = (kinds == 0).astype(np.int8)
     names = np.array(KINDS)[kinds]
-    return SimBatch(images, labels, names, np.zeros(b, np.int64),
-                    {k: v.astype(np.float32) for k, v in p.items()})
+    return SimBatch(images, labels, names, np.zeros(n_images, np.int64),
+                    {k: v.astype(np.float32) for k, v in params.items()})
 
 
 # --------------------------------------------------------------------------------------------
@@ -630,9 +727,9 @@ def simulate_chunks(config: SimConfig, *, seed: int, chunk_size: int = 256,
     total = kinds.size
     pending: list[SimBatch] = []
     n_pending = 0
-    for block, sl in enumerate(_chunks(total, BLOCK)):
-        batch = _simulate_block(config, int(seed), block, kinds[sl])
-        batch.system_id = np.arange(sl.start, sl.stop, dtype=np.int64)
+    for block_index, rows in enumerate(_chunks(total, BLOCK)):
+        batch = _simulate_block(config, int(seed), block_index, kinds[rows])
+        batch.system_id = np.arange(rows.start, rows.stop, dtype=np.int64)
         pending.append(batch)
         n_pending += len(batch)
         while n_pending >= chunk_size:

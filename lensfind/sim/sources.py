@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfind.data.fitsio import read_primary
+from lensfind.fitsio import read_primary
+from lensfind.sim.config import RealHSTPriors
 from lensfind.sim.func import col
 
 SOURCE_STAMP = 64
@@ -159,7 +160,9 @@ def _valid_radius(name: str, r: int, c: int) -> int:
     return int(_mgefit_raw(name)[1][r, c])
 
 
-def _peak(img: np.ndarray) -> tuple[int, int]:
+def brightest_smoothed_pixel(img: np.ndarray) -> tuple[int, int]:
+    """``(row, column)`` [pixels of ``img``] of the maximum of ``img`` smoothed by a Gaussian of
+    sigma 4 pixels: a galaxy's nucleus, not fooled by a hot pixel or a cosmic ray."""
     from scipy import ndimage
     sm = ndimage.gaussian_filter(img, 4.0)
     r, c = np.unravel_index(np.argmax(sm), sm.shape)
@@ -173,7 +176,7 @@ def mgefit_light_bank() -> StampBank:
     stamps, names = [], []
     for name in MGEFIT_IMAGES:
         img = mgefit_image(name)
-        r, c = _peak(img)
+        r, c = brightest_smoothed_pixel(img)
         half = min(_valid_radius(name, r, c) - 5, 300)
         cut = img[r - half:r + half + 1, c - half:c + half + 1].astype(np.float64)
         yy, xx = np.indices(cut.shape) - half
@@ -242,25 +245,26 @@ def render_stamps(x, y, bank: StampBank, idx: np.ndarray, center_x, center_y, r_
     return out.astype(dtype, copy=False)
 
 
-def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale: float
-                ) -> tuple[np.ndarray, list[str]]:
-    """``n_images`` real HST cutouts ``(B, size, size)`` (unit robust max), random field,
-    centre, rotation, flip and zoom; also returns the field names."""
+def hst_cutouts(rng: np.random.Generator, n_images: int, size: int, pixel_scale: float,
+                priors: RealHSTPriors = RealHSTPriors()) -> tuple[np.ndarray, list[str]]:
+    """``n_images`` real HST cutouts ``(B, size, size)`` (unit robust max) at ``pixel_scale``
+    [arcsec/pixel]: random field, centre, rotation, flip and zoom (``priors``); also returns
+    the field names."""
     fields = hst_fields()
     out = np.zeros((n_images, size, size), np.float32)
     names = []
     for i in range(n_images):
         fi = int(rng.integers(len(fields)))
         name, img, fscale = fields[fi]
-        zoom = rng.uniform(0.7, 1.4)
+        zoom = rng.uniform(*priors.zoom)
         ratio = pixel_scale * zoom / fscale  # field pixels per output pixel
         ang = rng.uniform(0, 2 * np.pi)
         flip = rng.random() < 0.5
         h, w = img.shape
         reach = ratio * size * 0.75
         if name.startswith("mgefit"):  # centred near the galaxy
-            r0, c0 = _peak_cached(name)
-            off = rng.normal(0, 0.15 * size * ratio, size=2)
+            r0, c0 = _mgefit_nucleus(name)
+            off = rng.normal(0, priors.center_scatter * size * ratio, size=2)
             cy, cx = r0 + off[0], c0 + off[1]
         else:
             cy = rng.uniform(reach, h - reach)
@@ -290,5 +294,6 @@ def resample_crop(img: np.ndarray, cy: float, cx: float, size: int, ratio: float
 
 
 @functools.lru_cache(maxsize=8)
-def _peak_cached(name: str) -> tuple[int, int]:
-    return _peak(mgefit_image(name.split(":", 1)[1]))
+def _mgefit_nucleus(name: str) -> tuple[int, int]:
+    """:func:`brightest_smoothed_pixel` of the mgefit field ``"mgefit:<file name>"``."""
+    return brightest_smoothed_pixel(mgefit_image(name.split(":", 1)[1]))

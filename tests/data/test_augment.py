@@ -9,6 +9,7 @@ from lensfind.data.augment import (PARAM_RULES, Transform, apply_transforms, che
                                    random_transforms, transform_params)
 from lensfind.data.sequence import AugmentedSequence
 from lensfind.config.train import AugmentConfig
+from lensfind.seeds import rng_for
 
 
 def _point(size, x, y):

@@ -46,10 +46,36 @@ def test_load_experiment_reads_simulation_table(tmp_path):
     ({"negatives": {"ring": -1}}, r"simulation\.negatives\.ring = -1"),
     ({"noise": {"exposure_time": [0, 10]}}, r"simulation\.noise\.exposure_time = 0"),
     ({"lens": {"unknown": 1}}, r"simulation\.lens: unknown setting\(s\) unknown"),
+    ({"ring": {"radius": [1.6, 0.4]}},
+     r"simulation\.ring\.radius = \(1\.6, 0\.4\) is invalid: expected .*low <= high"),
+    ({"star": {"count": [1.5, 3]}}, r"simulation\.star\.count = \(1\.5, 3\) .*two integers"),
+    ({"spiral": {"pitch": [10.0, 90.0]}}, r"simulation\.spiral\.pitch = 90\.0 .*\(0\.0, 90\.0\)"),
+    ({"neighbour": {"tangential_fraction": 2}},
+     r"simulation\.neighbour\.tangential_fraction = 2 .*\[0\.0, 1\.0\]"),
+    ({"lens_light": {"follow_min_axis_ratio": 0}},
+     r"simulation\.lens_light\.follow_min_axis_ratio = 0 .*\(0\.0, 1\.0\]"),
+    ({"field_galaxy": {"magnitude": [26.0, 23.0]}},
+     r"simulation\.field_galaxy\.magnitude .*low <= high"),
+    ({"artifacts": {"dead_pixel_fraction": [0.01, 1.5]}},
+     r"simulation\.artifacts\.dead_pixel_fraction = 1\.5 .*\[0\.0, 1\.0\]"),
 ])
 def test_bad_values_are_refused(table, pattern):
     with pytest.raises(ConfigError, match=pattern):
         experiment_from_dict({"simulation": table}, source="exp.toml")
+
+
+def test_non_lens_priors_are_set_from_the_simulation_table(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text('[simulation]\n[simulation.ring]\nradius = [0.5, 1.0]\n'
+                    '[simulation.star]\ncount = [2, 2]\n')
+    sim = load_experiment(path).simulation
+    assert sim.ring.radius == (0.5, 1.0) and sim.star.count == (2, 2)
+    assert sim.ring.width == SimConfig().ring.width and sim.spiral == SimConfig().spiral
+    sim = experiment_from_dict({"simulation": {"real_hst": {"zoom": [1.0, 1.0]}}},
+                               source="exp.toml").simulation
+    assert sim.real_hst.zoom == (1.0, 1.0)
+    with pytest.raises(ConfigError, match=r"simulation\.spiral: unknown setting\(s\) arm"):
+        experiment_from_dict({"simulation": {"spiral": {"arm": [2, 3]}}}, source="exp.toml")
 
 
 def test_replace_nested_tables():

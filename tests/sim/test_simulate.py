@@ -89,6 +89,21 @@ def test_each_negative_kind(kind):
     assert bright.all()
 
 
+def test_non_lens_priors_reach_their_kind_only():
+    rings_only = {k: float(k == "ring") for k in NEGATIVE_KINDS}
+    # noiseless: the number of Poisson draws depends on the pixel values
+    cfg = SMALL.replace(negatives=rings_only, noise={"enabled": False})
+    base = simulate(cfg, seed=4, n_lenses=2, n_nonlenses=3)
+    fainter = simulate(cfg.replace(ring={"magnitude": (25.0, 25.0)}), seed=4, n_lenses=2,
+                       n_nonlenses=3)
+    other = simulate(cfg.replace(spiral={"disc_magnitude": (25.0, 25.0)}), seed=4, n_lenses=2,
+                     n_nonlenses=3)
+    ring = base.kinds == "ring"
+    assert ring.any() and not np.array_equal(fainter.images[ring], base.images[ring])
+    assert np.array_equal(fainter.images[~ring], base.images[~ring])
+    assert other.images.tobytes() == base.images.tobytes()
+
+
 def test_noiseless_images_are_the_convolved_model():
     cfg = SMALL.replace(noise={"enabled": False}, field_galaxies=0.0,
                         artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0,

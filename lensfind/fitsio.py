@@ -1,4 +1,8 @@
-"""A fast reader of simple FITS images: the primary HDU only, without importing astropy.
+"""The base-layer FITS reader: simple images, primary HDU only, without importing astropy.
+
+It sits below the simulator, the data layer (FITS cutouts and their export) and scoring so all
+of them can share it without importing one another; today :mod:`lensfind.sim.sources` reads the
+shipped HST images with it and :mod:`lensfind.score.reader` the cutouts to score.
 
 Importing astropy takes seconds; the files read most often (shipped HST images, cutouts written by
 astropy or by survey tools) are plain primary-HDU images that a few lines decode exactly as

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from lensfind.data.fitsio import TruncatedFits, parse_simple, read_primary
+from lensfind.fitsio import TruncatedFits, parse_simple, read_primary
 
 
 def _image(seed: int = 1, size: int = 40) -> np.ndarray:
