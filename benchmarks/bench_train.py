@@ -5,7 +5,7 @@ the same seed, so the same weights) on the same images:
 
 * bare Keras: ``model.fit(x_train, y_train, batch_size, validation_data=(x_val, y_val),
   shuffle=True)`` on in-memory arrays, no augmentation, no callbacks;
-* lensfind: :func:`lensfind.train.fit.fit_fold` exactly as ``run_cv`` calls it -- the
+* lensfind: :func:`lensfind.train.fit.fit_split`, the recipe ``run_cv`` fits every fold with -- the
   :class:`~lensfind.data.sequence.AugmentedSequence` (a ``keras.utils.PyDataset``: per-epoch
   reshuffle, rotation/zoom/shear/flip augmentation of every batch), the same validation arrays,
   early stopping with best weights, a ``.keras`` checkpoint and ``state.json`` every epoch,
@@ -243,10 +243,12 @@ def experiment(backbone: str, args):
 def bench_backbone(backbone: str, args, images, labels) -> dict:
     import keras
 
-    from lensfind.data.sequence import AugmentedSequence
+    from types import SimpleNamespace
+
     from lensfind.seeds import set_random_seed
+    from lensfind.tasks import TASKS, FoldContext
     from lensfind.train.distribute import training_scope
-    from lensfind.train.fit import fit_fold
+    from lensfind.train.fit import fit_split
     from lensfind.zoo.model import build_model, compile_model, resolve_input_size
 
     exp = experiment(backbone, args)
@@ -291,15 +293,14 @@ def bench_backbone(backbone: str, args, images, labels) -> dict:
             def on_epoch_end(self, epoch, logs=None):
                 timer.bookkeeping.append(_BOOKKEEPING["seconds"])
 
-        seq = AugmentedSequence(images, labels, train_idx, batch_size=b, seed=exp.seed,
-                                fold=0, augment=exp.train.augment, shuffle=True,
-                                **args.sequence_kwargs)
+        dataset = SimpleNamespace(images=images, labels=labels, system_id=np.arange(n))
         with tempfile.TemporaryDirectory(prefix="bench_train_") as folder:
-            fit_fold(build, seq, (x_val, y_val), folder, epochs=exp.train.epochs,
-                     patience=exp.train.patience, batch_size=b, callbacks=[Book(), timer],
-                     progress=True, label="bench", stream=io.StringIO(),
-                     precision=exp.train.mixed_precision, distribute=exp.train.distribute,
-                     checkpoint_every_s=exp.train.checkpoint_every_s)
+            ctx = FoldContext(exp=exp, dataset=dataset, fold=0, k=1, train=train_idx,
+                              val=np.arange(n - n_val, n), test=np.zeros(0, np.int64),
+                              folder=Path(folder))
+            fit_split(exp, TASKS["classify"], ctx, build=lambda *_: build(),
+                      callbacks=[Book(), timer], progress=True, label="bench",
+                      stream=io.StringIO(), sequence_options=args.sequence_kwargs)
         steps = [t - k for t, k in zip(timer.epoch_seconds(), timer.bookkeeping)]
         return timer.epoch_seconds(), steps
 

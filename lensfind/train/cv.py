@@ -104,7 +104,7 @@ def seed_record(exp) -> dict[str, Any]:
             "augment": "numpy SeedSequence([seed, 4, fold, epoch, batch])"}
 
 
-def _open_run(exp, run_dir, runs_root, new: bool, out) -> RunDir:
+def open_run(exp, run_dir, runs_root, new: bool, out) -> RunDir:
     if run_dir is not None:
         path = Path(run_dir)
         if (path / "run.json").exists():
@@ -263,7 +263,7 @@ def run_cv(exp, *, run_dir: str | Path | None = None, folds: Sequence[int] | Non
         if bad:
             raise ConfigError(f"--fold {bad[0]} is invalid: expected a fold index in 0..{k - 1} "
                               f"(train.folds = {k})")
-    run = _open_run(exp, run_dir, runs_root, new, out)
+    run = open_run(exp, run_dir, runs_root, new, out)
     all_folds, vals = _folds_for(run, exp, task, dataset)
     _setup_determinism(deterministic)
     build = build or default_build

@@ -116,17 +116,19 @@ class DropoutSampler:
     """``passes`` MC-dropout forward passes of one model, seeded per call (see module doc).
 
     Switches the model's MC-dropout layers on (``passes > 1``) while it is open; :meth:`close`
-    (or leaving a ``with`` block) restores them, so a model saved afterwards is unchanged.
+    (or leaving a ``with`` block) restores them, so a model saved afterwards is unchanged. Two
+    samplers of one model must be closed in reverse order of opening (nested ``with`` blocks).
 
     Args:
         model: a Keras model with :class:`~lensfind.zoo.layers.MCDropout` layers (or none).
         passes: forward passes per image (1: one deterministic pass).
         batch_size: images per forward pass.
         seed: base of the per-call dropout seeds.
+        split_backbone: run the backbone once per batch when all dropout is in the head.
     """
 
     def __init__(self, model: keras.Model, *, passes: int = 1, batch_size: int = 32,
-                 seed: int = 0):
+                 seed: int = 0, split_backbone: bool = True):
         self.model = model
         self.batch_size = _check_count("batch_size", batch_size)
         passes = _check_count("passes", passes)
@@ -138,7 +140,7 @@ class DropoutSampler:
         set_mc_dropout(model, self.passes > 1)
         self._forward = _compiled(model)
         self._split = None
-        self._split_checked = self.passes == 1
+        self._split_checked = self.passes == 1 or not split_backbone
 
     def __enter__(self) -> "DropoutSampler":
         return self

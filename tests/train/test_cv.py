@@ -16,7 +16,9 @@ import pytest
 
 from lensfind.config import to_plain
 from lensfind.data.store import to_toml
-from lensfind.train.cv import aggregate, read_oof, run_cv
+from lensfind.train.cv import run_cv
+from lensfind.train.oof import read_oof
+from lensfind.train.summary import aggregate
 from lensfind.train.rundir import RunDir
 
 pytestmark = pytest.mark.slow

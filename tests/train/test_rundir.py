@@ -9,8 +9,6 @@ import pytest
 
 from lensfind.config import Experiment, to_plain
 from lensfind.train.callbacks import ResumableEarlyStopping
-from lensfind.zoo.sampling import seed_states as rng_states
-from lensfind.zoo.sampling import set_seed_states as set_rng_states
 from lensfind.train.rundir import (RunDir, RunError, commit_files, find_resumable, pending_name,
                                    recover_fold)
 
@@ -82,23 +80,6 @@ def _tiny_model():
     return m
 
 
-def test_rng_states_roundtrip_and_mismatch():
-    x = np.ones((64, 4), "float32")
-    m = _tiny_model()
-    states = rng_states(m)
-    assert len(states) == 1
-    m(x, training=True)  # draws a dropout mask: the state moves on
-    assert rng_states(m) != states
-    m2 = _tiny_model()   # same weights, the initial state
-    set_rng_states(m2, rng_states(m))
-    assert rng_states(m2) == rng_states(m)
-    # restored state -> the same next dropout mask (what resuming a fold relies on)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(m(x, training=True)),
-                                  keras.ops.convert_to_numpy(m2(x, training=True)))
-    with pytest.raises(ValueError, match="random-generator states"):
-        set_rng_states(m2, states * 2)
-
-
 def test_early_stopping_resumes_its_counters():
     m = _tiny_model()
     es = ResumableEarlyStopping(monitor="val_loss", mode="min", patience=2)
@@ -121,14 +102,14 @@ def test_early_stopping_resumes_its_counters():
 def test_a_new_cv_call_reuses_the_latest_unfinished_run_of_the_same_settings(tmp_path):
     import io
 
-    from lensfind.train.cv import _open_run
+    from lensfind.train.cv import open_run
     exp = Experiment().replace(experiment={"name": "again"})
-    first = _open_run(exp, None, tmp_path, False, io.StringIO())
+    first = open_run(exp, None, tmp_path, False, io.StringIO())
     out = io.StringIO()
-    assert _open_run(exp, None, tmp_path, False, out).path == first.path
+    assert open_run(exp, None, tmp_path, False, out).path == first.path
     assert "reusing run" in out.getvalue()
-    assert _open_run(exp, None, tmp_path, True, io.StringIO()).path != first.path   # --new
-    other = _open_run(exp.replace(train={"epochs": 2}), None, tmp_path, False, io.StringIO())
+    assert open_run(exp, None, tmp_path, True, io.StringIO()).path != first.path   # --new
+    other = open_run(exp.replace(train={"epochs": 2}), None, tmp_path, False, io.StringIO())
     assert other.path != first.path and other.path.parent == first.path.parent
 
 

@@ -82,19 +82,3 @@ def test_head_target_count_mismatch_is_refused():
         P.mc_moments(np.zeros((2, 4, 9)), head="mvn_full", n=6)
     with pytest.raises(ValueError, match="no TargetScaling layer"):
         target_scaling(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]))
-
-
-def test_mc_dropout_prediction_is_stochastic_and_restores_the_model():
-    model = build_model(config=_config("mvn_full", pool_dropout=0.3), input_shape=(48, 48, 1))
-    x = _images(8)
-    pred = P.predict_gaussian(model, x, passes=6, seed=1)
-    assert pred.samples.shape == (6, 8, 6)
-    assert np.all(np.einsum("nii->ni", pred.epistemic) > 0)
-    np.testing.assert_allclose(pred.covariance, pred.aleatoric + pred.epistemic)
-    np.linalg.cholesky(pred.covariance)
-    # dropout is off again for plain predictions: deterministic
-    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
-    one = P.predict_gaussian(model, x, passes=1)
-    assert np.all(one.epistemic == 0)
-    with pytest.raises(ValueError, match="passes = 0 is invalid"):
-        P.predict_gaussian(model, x, passes=0)

@@ -81,7 +81,7 @@ def test_selection_keeps_lenses_only(small_set):
 
 
 def test_a_classifier_head_or_bad_targets_do_not_run_a_regression():
-    from lensfind.train.cv import check_experiment
+    from lensfind.train.fit import check_experiment
     with pytest.raises(ConfigError, match=r"model.head = 'classifier' is invalid: expected one "
                                           r"of 'mvn_full', 'mvn_diag', 'mse'"):
         check_experiment(_exp(model={"head": "classifier"}))
@@ -185,26 +185,3 @@ def test_tiny_regression_run_learns_and_reports_coverage(tmp_path, capsys):
     assert names == exp.model.targets and np.all(std > 0)
 
 
-def test_run_sweep_runs_each_value_on_one_data_set_and_tables_them(tmp_path, monkeypatch):
-    from lensfind.data import build
-    from lensfind.train import cv, sweep
-
-    calls, loads = [], []
-    monkeypatch.setattr(build, "load_dataset", lambda exp, **kw: loads.append(exp.name) or "DS")
-
-    def fake_run_cv(exp, *, runs_root, progress, stream, dataset):
-        calls.append((exp.name, exp.model.pool_dropout, dataset))
-        fold = cv.FoldResult(0, {"coverage_1sigma": exp.model.pool_dropout * 10}, {})
-        return cv.CVResult(run_dir=tmp_path / exp.name, folds=[fold], k=2)
-
-    monkeypatch.setattr(cv, "run_cv", fake_run_cv)
-    exp = experiment_from_dict({"experiment": {"name": "sw", "task": "regress"},
-                                "model": {"head": "mvn_full"},
-                                "sweep": {"name": "dropout", "keys": ["model.pool_dropout"],
-                                          "values": [0.02, 0.1]}})
-    folder = sweep.run_sweep(exp, runs_root=tmp_path, progress=False)
-    assert loads == ["sw"]
-    assert calls == [("sw-dropout0.02", 0.02, "DS"), ("sw-dropout0.1", 0.1, "DS")]
-    lines = (folder / "sweep.csv").read_text().splitlines()
-    assert lines[0] == "dropout,run,folds,coverage_1sigma" and lines[2].startswith("0.1,")
-    assert "| 0.02 |" in (folder / "sweep.md").read_text()

@@ -5,7 +5,7 @@ import pytest
 from lensfind.config import Experiment, experiment_from_dict, load_experiment, to_plain
 from lensfind.validation import ConfigError
 
-EXPERIMENTS = sorted((Path(__file__).parents[1] / "experiments").glob("*.toml"))
+EXPERIMENTS = sorted((Path(__file__).parents[2] / "experiments").glob("*.toml"))
 
 
 def test_defaults_round_trip_through_plain_dict():
