@@ -9,7 +9,8 @@ thesis ("Predictions on 92 candidates reported in LensFlow paper"). One model co
 ``<out>.grades.md``; statistics are accumulated while streaming (no row is held).
 
 Top-N grid: the N best-ranked cutouts, each titled with its rank, id, ``p_lens +- std`` and
-grade, displayed with an asinh stretch between robust percentiles: ``<out>.top.png``.
+grade, displayed with lensfind's one asinh stretch (sky black, see
+:func:`lensfind.display.asinh_stretch`): ``<out>.top.png``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
+from lensfind.display import asinh_stretch
 
 
 def _grade_key(grade: str):
@@ -102,14 +103,6 @@ def grade_markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _stretch(image: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(image, [1.0, 99.7])
-    if not hi > lo:
-        return np.zeros_like(image)
-    x = np.clip((image - lo) / (hi - lo), 0.0, 1.0)
-    return np.arcsinh(10.0 * x) / np.arcsinh(10.0)
-
-
 def plot_top(top: Sequence[tuple[int, list[str]]], columns: Sequence[str],
              inputs: Sequence[str], cands, loader, path: Path) -> Path | None:
     """PNG grid of the top-ranked cutouts (read again through the run's loader)."""
@@ -142,7 +135,8 @@ def plot_top(top: Sequence[tuple[int, list[str]]], columns: Sequence[str],
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (image, title) in zip(axes.ravel(), panels):
-        ax.imshow(_stretch(image), origin="lower", cmap="gray", interpolation="nearest")
+        ax.imshow(asinh_stretch(image), origin="lower", cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
         ax.set_title(title, fontsize=8)
     fig.suptitle(f"Top {len(panels)} candidates by lens probability (mean ± std over models "
                  "and MC-dropout passes)", fontsize=10)
