@@ -14,13 +14,13 @@ grade, displayed with lensfind's one asinh stretch (sky black, see
 """
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from lensfind.display import asinh_stretch
+from lensfind.files import atomic_write_text, csv_table, markdown_table
 
 
 def _grade_key(grade: str):
@@ -85,22 +85,17 @@ class GradeAccumulator:
         header, rows = self.table()
         csv_path = out.with_name(out.stem + ".grades.csv")
         md_path = out.with_name(out.stem + ".grades.md")
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        md_path.write_text(grade_markdown(header, rows), encoding="utf-8")
+        atomic_write_text(csv_path, csv_table(header, rows))
+        atomic_write_text(md_path, grade_markdown(header, rows))
         return {"grade table (CSV)": csv_path, "grade table (Markdown)": md_path}
 
 
 def grade_markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """The grade table as Markdown, with a caption saying what the numbers are."""
-    lines = ["Predicted lens probability per grade: mean and standard deviation over the "
-             "candidates of each grade (cf. thesis Table 5-2).", "",
-             "| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    caption = ("Predicted lens probability per grade: mean and standard deviation over the "
+               "candidates of each grade (cf. thesis Table 5-2).")
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    return caption + "\n\n" + markdown_table(header, rows, align=align)
 
 
 def plot_top(top: Sequence[tuple[int, list[str]]], columns: Sequence[str],
