@@ -5,9 +5,10 @@ How a run proceeds (:func:`score_candidates`):
 1. The list is checked as a whole (:func:`~lensfind.score.reader.scan_candidates`): refusals
    come before any model is loaded. Then the models are loaded and the output columns fixed.
 2. Rows are read ``chunk_size`` at a time. While the models score one chunk, ``workers``
-   threads or processes (``readers``; :mod:`lensfind.score.read_pool`) already read the next
-   chunk's files, so at most two chunks of cutouts are in memory whatever the list's length. Bad rows get a status and a reason and are skipped
-   by the models (:data:`~lensfind.score.reader.STATUSES`).
+   threads or processes (``readers``; :mod:`lensfind.score.prefetch`,
+   :mod:`lensfind.score.read_pool`) already read the next chunk's files, so at most two chunks
+   of cutouts are in memory whatever the list's length. Bad rows get a status and a reason and
+   are skipped by the models (:data:`~lensfind.score.reader.STATUSES`).
 3. Each scored chunk is appended to ``OUT.partial`` and flushed to disk (``fsync``); only then
    does ``OUT.progress.json`` (replaced atomically) record how many rows and bytes are done.
 4. When all rows are in, a final pass ranks the ``ok`` rows by ``p_lens`` (1 = most lens-like;
@@ -36,16 +37,15 @@ import time
 import warnings
 from array import array
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lensfind.score.reader import (
-    STATUSES, CandidateList, CandidateListError, CutoutError, Row, load_cutout, row_problem,
-    scan_candidates)
+from lensfind.score.prefetch import CutoutLoader, prefetched
 from lensfind.score.read_pool import ProcessReader, RowResult
+from lensfind.score.reader import STATUSES, CandidateList, CandidateListError, Row, scan_candidates
 
 PROGRESS_FORMAT = "lensfind-score-progress"
 PROGRESS_VERSION = 1
@@ -184,107 +184,6 @@ def output_columns(cands: CandidateList, score_columns: Sequence[str], *,
         taken.add(name.lower())
         inputs.append(name)
     return inputs, inputs + ours
-
-
-class _Loader:
-    """Reads one row's cutout (file or survey image); list-level problems come first."""
-
-    def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float,
-                 survey=None):
-        self.cands = cands
-        self.shape = shape
-        self.tolerance = tolerance
-        self.survey = survey
-
-    def positions(self, rows: Sequence[Row]) -> dict[int, Any]:
-        """Survey mode: pixel positions of a chunk's rows (WCS used from one thread only)."""
-        from lensfind.score.cutouts import parse_radec
-        out: dict[int, Any] = {}
-        good, ras, decs = [], [], []
-        for row in rows:
-            try:
-                ra, dec = parse_radec(self.cands.cell(row, self.cands.ra_col),
-                                      self.cands.cell(row, self.cands.dec_col))
-            except CutoutError as err:
-                out[row.index] = err
-                continue
-            good.append(row.index)
-            ras.append(ra)
-            decs.append(dec)
-        if good:
-            x, y = self.survey.pixel_positions(np.array(ras), np.array(decs))
-            out.update({i: (float(a), float(b)) for i, a, b in zip(good, x, y)})
-        return out
-
-    def __call__(self, row: Row, position: Any = None) -> tuple[np.ndarray, str]:
-        from lensfind.score.reader import conform
-        problem = row_problem(self.cands, row)
-        if problem is not None:
-            raise problem
-        if self.survey is None:
-            return load_cutout(self.cands.base_dir, self.cands.cell(row, self.cands.path_col),
-                               self.shape, tolerance=self.tolerance)
-        if isinstance(position, CutoutError):
-            raise position
-        try:
-            return conform(self.survey.cut(position[0], position[1], self.shape), self.shape,
-                           tolerance=self.tolerance)
-        except CutoutError:
-            raise
-        except Exception as err:
-            raise CutoutError("error", f"{type(err).__name__}: {str(err)[:200]}") from None
-
-
-def _load(loader: _Loader, row: Row, position: Any) -> RowResult:
-    try:
-        image, note = loader(row, position)
-        return image, "ok", note
-    except CutoutError as err:
-        return None, err.status, err.reason
-    except Exception as err:  # never let one row stop the run
-        return None, "error", f"{type(err).__name__}: {str(err)[:200]}"
-
-
-Fetch = Callable[[], list[RowResult]]
-
-
-def _submit(pool: ThreadPoolExecutor, processes: ProcessReader | None, loader: _Loader,
-            rows: list[Row]) -> tuple[list[Row], Fetch]:
-    """Start reading ``rows``; returns them with a function that waits for their results."""
-    if processes is None:
-        positions = loader.positions(rows) if loader.survey is not None else {}
-        futures: list[Future] = [pool.submit(_load, loader, row, positions.get(row.index))
-                                 for row in rows]
-        return rows, lambda: [f.result() for f in futures]
-    results: list[RowResult | None] = [None] * len(rows)
-    todo, paths = [], []
-    for k, row in enumerate(rows):
-        problem = row_problem(loader.cands, row)
-        if problem is not None:
-            results[k] = (None, problem.status, problem.reason)
-        else:
-            todo.append(k)
-            paths.append(loader.cands.cell(row, loader.cands.path_col))
-    blocks = processes.submit(paths)
-
-    def fetch() -> list[RowResult]:
-        for k, result in zip(todo, processes.results(blocks)):
-            results[k] = result
-        return results  # type: ignore[return-value]
-    return rows, fetch
-
-
-def _prefetched(chunks: Iterator[list[Row]], pool: ThreadPoolExecutor,
-                processes: ProcessReader | None,
-                loader: _Loader) -> Iterator[tuple[list[Row], Fetch]]:
-    """Chunks with their reads already under way; the next chunk is read while one is used."""
-    queue: collections.deque = collections.deque()
-    for rows in chunks:
-        queue.append(_submit(pool, processes, loader, rows))
-        if len(queue) > 1:
-            yield queue.popleft()
-    while queue:
-        yield queue.popleft()
 
 
 def _fingerprint(cands: CandidateList, committee, options: ScoreOptions,
@@ -429,7 +328,7 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
     # one fixed forward-pass shape per run (no retracing; a chunk is never padded beyond itself)
     committee.configure(mc_samples=options.mc_samples, batch_size=min(batch_size, chunk_size),
                         seed=options.seed)
-    loader = _Loader(cands, committee.shape, options.tolerance, survey)
+    loader = CutoutLoader(cands, committee.shape, options.tolerance, survey)
     t0 = time.perf_counter()
     bar = None
     if options.progress and start < cands.n_rows:
@@ -448,8 +347,8 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
                                    thread_name_prefix="lensfind-read") as pool:
             warnings.simplefilter("ignore")
             with open(partial, "ab") as fh:
-                for rows, fetch in _prefetched(cands.chunks(chunk_size, start), pool,
-                                               processes, loader):
+                for rows, fetch in prefetched(cands.chunks(chunk_size, start), pool,
+                                              processes, loader):
                     loaded = fetch()
                     text = _score_chunk(rows, loaded, cands, committee, chunk_index, counts,
                                         score_cols, len(inputs),
@@ -510,7 +409,7 @@ def _score_chunk(rows: list[Row], loaded: list[RowResult],
 
 def _final_pass(out: Path, partial: Path, cands: CandidateList, final_columns: list[str],
                 inputs: list[str], score_cols: list[str], ranked: bool, committee,
-                loader: _Loader, options: ScoreOptions) -> dict[str, Path]:
+                loader: CutoutLoader, options: ScoreOptions) -> dict[str, Path]:
     """Rank the ok rows by ``p_lens`` and write ``out``; then the reports (streaming)."""
     from lensfind.score import report
     n_in = len(inputs)
