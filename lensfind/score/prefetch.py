@@ -72,6 +72,11 @@ class CutoutLoader:
         except Exception as err:
             raise CutoutError("error", f"{type(err).__name__}: {str(err)[:200]}") from None
 
+    def image(self, row: Row) -> np.ndarray:
+        """The cutout of one row (read again, e.g. for the top-N grid); raises on a bad row."""
+        position = self.positions([row]).get(row.index) if self.survey is not None else None
+        return self(row, position)[0]
+
 
 def load_row(loader: CutoutLoader, row: Row, position: Any) -> RowResult:
     """``(image, "ok", note)`` or ``(None, status, reason)``; never raises."""

@@ -18,7 +18,8 @@ from .score_helpers import (
     SIZE, bad_files, blob, good_list, make_run, read_rows, write_fits, write_list)
 from lensfind.score.committee import ModelDirError
 from lensfind.score.reader import CandidateListError
-from lensfind.score.runner import ScoreOptions, score_candidates, work_paths
+from lensfind.score.journal import work_paths
+from lensfind.score.runner import ScoreOptions, score_candidates
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ScoreOptions(progress=False, chunk_size=8)
