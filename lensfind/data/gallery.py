@@ -6,32 +6,13 @@ from pathlib import Path
 import numpy as np
 
 from lensfind.data.store import DataSet
+from lensfind.display import asinh_stretch
 
 LENS_COLOR = "#d95f02"
 NONLENS_COLOR = "#1b6ca8"
 KIND_NAMES = {"lens_galaxy": "galaxy, no source", "neighbour": "galaxy + neighbour",
               "real_hst": "real HST image", "star": "star(s)", "ring": "ring galaxy",
               "spiral": "spiral galaxy"}
-
-
-def asinh_stretch(image: np.ndarray, *, soft: float = 2.0, upper: float = 99.7) -> np.ndarray:
-    """Image scaled to [0, 1] with an asinh stretch around the sky level.
-
-    The sky level and noise are the median and MAD-sigma of the image; ``soft`` (in noise sigmas)
-    is where the stretch turns from linear to logarithmic, ``upper`` the percentile shown white.
-    """
-    img = np.asarray(image, np.float64)
-    finite = img[np.isfinite(img)]
-    if finite.size == 0:
-        return np.zeros_like(img)
-    sky = np.median(finite)
-    sigma = 1.4826 * np.median(np.abs(finite - sky))
-    if not sigma > 0:
-        sigma = max(float(np.std(finite)), 1e-12)
-    x = np.arcsinh((np.nan_to_num(img, nan=sky) - sky) / (soft * sigma))
-    lo = np.arcsinh(-2.0 / soft)  # 2 sigma below the sky is black
-    hi = max(float(np.percentile(x, upper)), lo + 1e-6)
-    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
 
 
 def _pick(dataset: DataSet, n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

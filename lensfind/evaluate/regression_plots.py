@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfind.display import asinh_stretch
 from lensfind.evaluate.calibration import EXPECTED_COVERAGE, PAPER_COVERAGE, RegressionReport
 
 BAND_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#9a9a9a")
@@ -142,7 +143,6 @@ def plot_det_extremes(images: np.ndarray, cov: np.ndarray, path, *, k: int = 6,
                       true: np.ndarray | None = None, names: Sequence[str] = ()) -> Path:
     """The ``k`` images with the smallest det Sigma (top: the model is sure) and the ``k`` with the
     largest (bottom: unsure), as in the paper's Fig. 5."""
-    from lensfind.data.gallery import asinh_stretch
     from lensfind.probabilistic import log_det
 
     plt = _plt()

@@ -3,8 +3,15 @@
 * :mod:`lensfind.score.reader` -- the list's columns, cutout files, bad-row statuses.
 * :mod:`lensfind.score.cutouts` -- cutouts cut from a survey image at (ra, dec).
 * :mod:`lensfind.score.committee` -- run directories as a committee, MC dropout.
-* :mod:`lensfind.score.runner` -- chunked streaming, parallel reads, resume: the entry point
-  :func:`score_candidates`.
+* :mod:`lensfind.score.runner` -- the entry point :func:`score_candidates`: a run's steps,
+  chunk by chunk, and its options and result.
+* :mod:`lensfind.score.prefetch` -- reading the next chunk's cutouts (threads, or worker
+  processes of :mod:`lensfind.score.read_pool`) while one is scored.
+* :mod:`lensfind.score.rows` -- a scores row and its CSV cells (the one place that knows the
+  columns' order).
+* :mod:`lensfind.score.journal` -- ``OUT.partial`` and ``OUT.progress.json``: what is done,
+  and resuming after a kill.
+* :mod:`lensfind.score.ranking` -- the final pass: ranks, the final file, the reports' input.
 * :mod:`lensfind.score.report` -- grade table (thesis Table 5-2) and top-N PNG grid.
 * :mod:`lensfind.score.examples` -- makes the graded example list in ``data/examples/``.
 

@@ -9,17 +9,21 @@ thesis ("Predictions on 92 candidates reported in LensFlow paper"). One model co
 ``<out>.grades.md``; statistics are accumulated while streaming (no row is held).
 
 Top-N grid: the N best-ranked cutouts, each titled with its rank, id, ``p_lens +- std`` and
-grade, displayed with an asinh stretch between robust percentiles: ``<out>.top.png``.
+grade, displayed with lensfind's one asinh stretch (sky black, see
+:func:`lensfind.display.asinh_stretch`): ``<out>.top.png``.
 """
 from __future__ import annotations
 
-import csv
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from lensfind.display import asinh_stretch
+from lensfind.files import atomic_write_text, csv_table, markdown_table
+from lensfind.score.rows import ScoreRow
 
 
 def _grade_key(grade: str):
@@ -27,34 +31,31 @@ def _grade_key(grade: str):
 
 
 class GradeAccumulator:
-    """Running mean and standard deviation of each model's ``p_lens`` per grade (Welford)."""
+    """Running mean and standard deviation of each model's ``p_lens`` per grade (Welford).
 
-    def __init__(self, committee, inputs: Sequence[str], cands):
-        self.grade_at = cands.grade_col
-        self.grade_name = inputs[cands.grade_col]
+    ``committee``: the run's :class:`~lensfind.score.committee.Committee` (its classifier
+    members name the columns); ``grade_column``: the grade's column as written in the scores.
+    """
+
+    def __init__(self, committee, grade_column: str):
+        self.grade_name = grade_column
         members = committee.classifiers
         self.models: list[tuple[str, str]] = [(m.label, f"p_lens_{m.label}") for m in members]
         if len(members) > 1:
             self.models.append(("committee", "p_lens"))
         self.stats: dict[str, list[list[float]]] = {}  # grade -> per model [n, mean, m2]
         self.n_bad: dict[str, int] = {}
-        self._cols: list[int] | None = None
-        self._status_at = len(inputs)
 
-    def add(self, cells: Sequence[str], columns: Sequence[str]) -> None:
-        if self._cols is None:
-            self._cols = [list(columns).index(c) for _, c in self.models]
-        grade = cells[self.grade_at].strip() or "(none)"
-        if cells[self._status_at] != "ok":
-            self.n_bad[grade] = self.n_bad.get(grade, 0) + 1
-            self.stats.setdefault(grade, [[0, 0.0, 0.0] for _ in self.models])
-            return
+    def add(self, row: ScoreRow) -> None:
+        grade = row.inputs[self.grade_name].strip() or "(none)"
         acc = self.stats.setdefault(grade, [[0, 0.0, 0.0] for _ in self.models])
-        for a, col in zip(acc, self._cols):
-            text = cells[col]
-            if not text:
+        if row.status != "ok":
+            self.n_bad[grade] = self.n_bad.get(grade, 0) + 1
+            return
+        for a, (_, column) in zip(acc, self.models):
+            x = row.scores[column]
+            if math.isnan(x):
                 continue
-            x = float(text)
             a[0] += 1
             delta = x - a[1]
             a[1] += delta / a[0]
@@ -84,55 +85,43 @@ class GradeAccumulator:
         header, rows = self.table()
         csv_path = out.with_name(out.stem + ".grades.csv")
         md_path = out.with_name(out.stem + ".grades.md")
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-        md_path.write_text(grade_markdown(header, rows), encoding="utf-8")
+        atomic_write_text(csv_path, csv_table(header, rows))
+        atomic_write_text(md_path, grade_markdown(header, rows))
         return {"grade table (CSV)": csv_path, "grade table (Markdown)": md_path}
 
 
 def grade_markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """The grade table as Markdown, with a caption saying what the numbers are."""
-    lines = ["Predicted lens probability per grade: mean and standard deviation over the "
-             "candidates of each grade (cf. thesis Table 5-2).", "",
-             "| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    caption = ("Predicted lens probability per grade: mean and standard deviation over the "
+               "candidates of each grade (cf. thesis Table 5-2).")
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    return caption + "\n\n" + markdown_table(header, rows, align=align)
 
 
-def _stretch(image: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(image, [1.0, 99.7])
-    if not hi > lo:
-        return np.zeros_like(image)
-    x = np.clip((image - lo) / (hi - lo), 0.0, 1.0)
-    return np.arcsinh(10.0 * x) / np.arcsinh(10.0)
+def plot_top(top: Sequence[tuple[int, ScoreRow]], image: Callable[[ScoreRow], np.ndarray],
+             path: Path, *, id_column: str, grade_column: str | None = None) -> Path | None:
+    """PNG grid of the top-ranked rows' cutouts, ``[(rank, row)]`` in rank order.
 
-
-def plot_top(top: Sequence[tuple[int, list[str]]], columns: Sequence[str],
-             inputs: Sequence[str], cands, loader, path: Path) -> Path | None:
-    """PNG grid of the top-ranked cutouts (read again through the run's loader)."""
+    ``image(row)`` reads a row's cutout again (rows whose cutout cannot be read are left out);
+    panels are titled with the rank, the ``id_column`` cell, ``p_lens +- p_lens_std`` and the
+    ``grade_column`` cell. Returns ``path``, or None when no panel was left.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lensfind.score.reader import Row
-    n_in = len(inputs)
-    p_at, s_at = list(columns).index("p_lens"), list(columns).index("p_lens_std")
     panels = []
-    for rank, cells in top:
-        row = Row(index=-1, line=0, cells=tuple(cells[:n_in]))
+    for rank, row in top:
         try:
-            position = loader.positions([row]).get(-1) if loader.survey is not None else None
-            image, _ = loader(row, position)
+            picture = image(row)
         except Exception:
             continue
-        ident = cells[cands.id_col]
-        title = f"#{rank} {ident}\np = {float(cells[p_at]):.3f} ± {float(cells[s_at] or 0):.3f}"
-        if cands.grade_col is not None and cells[cands.grade_col].strip():
-            title += f"  [{cells[cands.grade_col].strip()}]"
-        panels.append((image, title))
+        p, std = row.scores["p_lens"], row.scores["p_lens_std"]
+        std = 0.0 if math.isnan(std) else std
+        title = f"#{rank} {row.inputs[id_column]}\np = {p:.3f} ± {std:.3f}"
+        if grade_column is not None and row.inputs[grade_column].strip():
+            title += f"  [{row.inputs[grade_column].strip()}]"
+        panels.append((picture, title))
     if not panels:
         return None
     ncol = min(len(panels), 4 if len(panels) <= 16 else 6)
@@ -141,8 +130,9 @@ def plot_top(top: Sequence[tuple[int, list[str]]], columns: Sequence[str],
                              layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, (image, title) in zip(axes.ravel(), panels):
-        ax.imshow(_stretch(image), origin="lower", cmap="gray", interpolation="nearest")
+    for ax, (picture, title) in zip(axes.ravel(), panels):
+        ax.imshow(asinh_stretch(picture), origin="lower", cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
         ax.set_title(title, fontsize=8)
     fig.suptitle(f"Top {len(panels)} candidates by lens probability (mean ± std over models "
                  "and MC-dropout passes)", fontsize=10)

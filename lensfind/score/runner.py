@@ -3,17 +3,20 @@
 How a run proceeds (:func:`score_candidates`):
 
 1. The list is checked as a whole (:func:`~lensfind.score.reader.scan_candidates`): refusals
-   come before any model is loaded. Then the models are loaded and the output columns fixed.
+   come before any model is loaded. Then the models are loaded and the output columns fixed
+   (:class:`~lensfind.score.rows.RowFormat`).
 2. Rows are read ``chunk_size`` at a time. While the models score one chunk, ``workers``
-   threads or processes (``readers``; :mod:`lensfind.score.read_pool`) already read the next
-   chunk's files, so at most two chunks of cutouts are in memory whatever the list's length. Bad rows get a status and a reason and are skipped
-   by the models (:data:`~lensfind.score.reader.STATUSES`).
+   threads or processes (``readers``; :mod:`lensfind.score.prefetch`,
+   :mod:`lensfind.score.read_pool`) already read the next chunk's files, so at most two chunks
+   of cutouts are in memory whatever the list's length. Bad rows get a status and a reason and
+   are skipped by the models (:data:`~lensfind.score.reader.STATUSES`).
 3. Each scored chunk is appended to ``OUT.partial`` and flushed to disk (``fsync``); only then
-   does ``OUT.progress.json`` (replaced atomically) record how many rows and bytes are done.
+   does ``OUT.progress.json`` (replaced atomically) record how many rows and bytes are done
+   (:mod:`lensfind.score.journal`).
 4. When all rows are in, a final pass ranks the ``ok`` rows by ``p_lens`` (1 = most lens-like;
    ties keep the list's order) and writes ``OUT`` (via a temporary name, then renamed); the
    work files are removed, and the grade table and top-N grid are written
-   (:mod:`lensfind.score.report`).
+   (:mod:`lensfind.score.ranking`, :mod:`lensfind.score.report`).
 
 Resume: starting the same command again after a kill reads ``OUT.progress.json``; if the
 candidate list (its SHA-256), the survey image, the model files and the settings that change
@@ -24,33 +27,25 @@ sizes of the unfinished run are kept so the numbers match.
 """
 from __future__ import annotations
 
-import collections
-import csv
 import dataclasses
-import io
-import json
 import math
 import os
 import sys
 import time
 import warnings
-from array import array
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from lensfind.score.reader import (
-    STATUSES, CandidateList, CandidateListError, CutoutError, Row, load_cutout, row_problem,
-    scan_candidates)
+from lensfind.score.journal import Journal, run_fingerprint
+from lensfind.score.prefetch import CutoutLoader, prefetched
+from lensfind.score.ranking import finish
 from lensfind.score.read_pool import ProcessReader, RowResult
+from lensfind.score.reader import STATUSES, CandidateList, CandidateListError, Row, scan_candidates
+from lensfind.score.rows import RowFormat, ScoreRow
 
-PROGRESS_FORMAT = "lensfind-score-progress"
-PROGRESS_VERSION = 1
-STATUS_COLUMNS = ("status", "reason")
-RANK_COLUMN = "rank"
 #: how cutout files are read: worker threads, worker processes, or ``auto``
 READERS = ("auto", "threads", "processes")
 #: ``readers = "auto"`` uses processes on machines with at least this many CPU cores
@@ -153,182 +148,6 @@ class ScoreResult:
         return "\n".join(lines)
 
 
-def _fmt(value: float) -> str:
-    return "" if not math.isfinite(value) else format(float(value), ".6g")
-
-
-def work_paths(out: Path) -> tuple[Path, Path]:
-    """``(OUT.partial, OUT.progress.json)``: the unranked rows so far and the progress record."""
-    return out.with_name(out.name + ".partial"), out.with_name(out.name + ".progress.json")
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def output_columns(cands: CandidateList, score_columns: Sequence[str], *,
-                   ranked: bool) -> tuple[list[str], list[str]]:
-    """``(input columns as written, all output columns)``; clashing inputs get ``input_``."""
-    ours = list(STATUS_COLUMNS) + ([RANK_COLUMN] if ranked else []) + list(score_columns)
-    taken = {c.lower() for c in ours}
-    inputs = []
-    for c in cands.columns:
-        name = c
-        while name.lower() in taken:
-            name = f"input_{name}"
-        taken.add(name.lower())
-        inputs.append(name)
-    return inputs, inputs + ours
-
-
-class _Loader:
-    """Reads one row's cutout (file or survey image); list-level problems come first."""
-
-    def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float,
-                 survey=None):
-        self.cands = cands
-        self.shape = shape
-        self.tolerance = tolerance
-        self.survey = survey
-
-    def positions(self, rows: Sequence[Row]) -> dict[int, Any]:
-        """Survey mode: pixel positions of a chunk's rows (WCS used from one thread only)."""
-        from lensfind.score.cutouts import parse_radec
-        out: dict[int, Any] = {}
-        good, ras, decs = [], [], []
-        for row in rows:
-            try:
-                ra, dec = parse_radec(self.cands.cell(row, self.cands.ra_col),
-                                      self.cands.cell(row, self.cands.dec_col))
-            except CutoutError as err:
-                out[row.index] = err
-                continue
-            good.append(row.index)
-            ras.append(ra)
-            decs.append(dec)
-        if good:
-            x, y = self.survey.pixel_positions(np.array(ras), np.array(decs))
-            out.update({i: (float(a), float(b)) for i, a, b in zip(good, x, y)})
-        return out
-
-    def __call__(self, row: Row, position: Any = None) -> tuple[np.ndarray, str]:
-        from lensfind.score.reader import conform
-        problem = row_problem(self.cands, row)
-        if problem is not None:
-            raise problem
-        if self.survey is None:
-            return load_cutout(self.cands.base_dir, self.cands.cell(row, self.cands.path_col),
-                               self.shape, tolerance=self.tolerance)
-        if isinstance(position, CutoutError):
-            raise position
-        try:
-            return conform(self.survey.cut(position[0], position[1], self.shape), self.shape,
-                           tolerance=self.tolerance)
-        except CutoutError:
-            raise
-        except Exception as err:
-            raise CutoutError("error", f"{type(err).__name__}: {str(err)[:200]}") from None
-
-
-def _load(loader: _Loader, row: Row, position: Any) -> RowResult:
-    try:
-        image, note = loader(row, position)
-        return image, "ok", note
-    except CutoutError as err:
-        return None, err.status, err.reason
-    except Exception as err:  # never let one row stop the run
-        return None, "error", f"{type(err).__name__}: {str(err)[:200]}"
-
-
-Fetch = Callable[[], list[RowResult]]
-
-
-def _submit(pool: ThreadPoolExecutor, processes: ProcessReader | None, loader: _Loader,
-            rows: list[Row]) -> tuple[list[Row], Fetch]:
-    """Start reading ``rows``; returns them with a function that waits for their results."""
-    if processes is None:
-        positions = loader.positions(rows) if loader.survey is not None else {}
-        futures: list[Future] = [pool.submit(_load, loader, row, positions.get(row.index))
-                                 for row in rows]
-        return rows, lambda: [f.result() for f in futures]
-    results: list[RowResult | None] = [None] * len(rows)
-    todo, paths = [], []
-    for k, row in enumerate(rows):
-        problem = row_problem(loader.cands, row)
-        if problem is not None:
-            results[k] = (None, problem.status, problem.reason)
-        else:
-            todo.append(k)
-            paths.append(loader.cands.cell(row, loader.cands.path_col))
-    blocks = processes.submit(paths)
-
-    def fetch() -> list[RowResult]:
-        for k, result in zip(todo, processes.results(blocks)):
-            results[k] = result
-        return results  # type: ignore[return-value]
-    return rows, fetch
-
-
-def _prefetched(chunks: Iterator[list[Row]], pool: ThreadPoolExecutor,
-                processes: ProcessReader | None,
-                loader: _Loader) -> Iterator[tuple[list[Row], Fetch]]:
-    """Chunks with their reads already under way; the next chunk is read while one is used."""
-    queue: collections.deque = collections.deque()
-    for rows in chunks:
-        queue.append(_submit(pool, processes, loader, rows))
-        if len(queue) > 1:
-            yield queue.popleft()
-    while queue:
-        yield queue.popleft()
-
-
-def _fingerprint(cands: CandidateList, committee, options: ScoreOptions,
-                 survey_path: Path | None, columns: list[str]) -> dict[str, Any]:
-    image = None
-    if survey_path is not None:
-        st = survey_path.stat()
-        image = {"path": str(survey_path.resolve()), "size": st.st_size,
-                 "mtime_ns": st.st_mtime_ns}
-    return {"csv": {"path": str(cands.path.resolve()), "sha256": cands.sha256,
-                    "rows": cands.n_rows},
-            "image": image, "models": committee.fingerprint(),
-            "mc_samples": options.mc_samples, "seed": options.seed,
-            "tolerance": options.tolerance, "columns": columns}
-
-
-def _resume_state(out: Path, fingerprint: dict[str, Any],
-                  say: Callable[[str], None]) -> dict[str, Any] | None:
-    partial, progress = work_paths(out)
-    if not progress.exists():
-        return None
-    try:
-        state = json.loads(progress.read_text(encoding="utf-8"))
-        ok = (state.get("format") == PROGRESS_FORMAT
-              and state.get("version") == PROGRESS_VERSION
-              and isinstance(state.get("rows_done"), int) and isinstance(state.get("bytes"), int))
-    except (OSError, ValueError):
-        ok = False
-        state = {}
-    if not ok:
-        say(f"{progress}: unreadable progress record; starting afresh")
-        return None
-    if state.get("fingerprint") != fingerprint:
-        old = state.get("fingerprint") or {}
-        what = [k for k in fingerprint if old.get(k) != fingerprint[k]]
-        say(f"{progress}: an unfinished run with a different {', '.join(what) or 'setup'} "
-            "was found; starting afresh")
-        return None
-    if not partial.exists() or partial.stat().st_size < state["bytes"]:
-        say(f"{partial}: missing or shorter than its progress record; starting afresh")
-        return None
-    return state
-
-
 def _open_committee(models, options: ScoreOptions):
     from lensfind.score.committee import Committee, load_member
     if isinstance(models, Committee):
@@ -388,55 +207,28 @@ def score_candidates(candidates: str | Path, models, out: str | Path, *,
 def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Path,
          options: ScoreOptions, say: Callable[[str], None]) -> ScoreResult:
     committee = _open_committee(models, options)
-    ranked = bool(committee.classifiers)
-    score_cols = committee.columns()
-    inputs, final_columns = output_columns(cands, score_cols, ranked=ranked)
-    partial_columns = [c for c in final_columns if c != RANK_COLUMN or not ranked]
-    fingerprint = _fingerprint(cands, committee, options, survey_path, final_columns)
+    final = RowFormat.for_list(cands.columns, committee.columns(),
+                               rank=bool(committee.classifiers))
+    fingerprint = run_fingerprint(
+        cands, survey_path, committee.fingerprint(), mc_samples=options.mc_samples,
+        seed=options.seed, tolerance=options.tolerance, columns=final.columns)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial, progress = work_paths(out)
-    state = _resume_state(out, fingerprint, say)
-    chunk_size, batch_size = options.chunk_size, options.batch_size
-    if state is not None:
-        start = state["rows_done"]
-        counts = collections.Counter(state.get("counts", {}))
-        if state.get("chunk_size", chunk_size) != chunk_size or \
-                state.get("batch_size", batch_size) != batch_size:
-            chunk_size, batch_size = state["chunk_size"], state["batch_size"]
-            say(f"resuming with the unfinished run's --chunk-size {chunk_size} and "
-                f"--batch-size {batch_size} so that its numbers are reproduced")
-        with open(partial, "r+b") as fh:
-            fh.truncate(state["bytes"])
-            fh.flush()
-            os.fsync(fh.fileno())
-        if start:
-            say(f"resuming {out}: {start} of {cands.n_rows} rows already done")
-    else:
-        start = 0
-        counts = collections.Counter()
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(partial_columns)
-        with open(partial, "wb") as fh:
-            fh.write(buf.getvalue().encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        state = {"format": PROGRESS_FORMAT, "version": PROGRESS_VERSION,
-                 "fingerprint": fingerprint, "chunk_size": chunk_size, "batch_size": batch_size,
-                 "rows_done": 0, "bytes": partial.stat().st_size, "counts": {}}
-        _write_json_atomic(progress, state)
+    journal = Journal.start(out, final.without_rank(), fingerprint,
+                            chunk_size=options.chunk_size, batch_size=options.batch_size,
+                            n_rows=cands.n_rows, say=say)
+    start, chunk_size = journal.resumed_from, journal.chunk_size
 
     # one fixed forward-pass shape per run (no retracing; a chunk is never padded beyond itself)
-    committee.configure(mc_samples=options.mc_samples, batch_size=min(batch_size, chunk_size),
-                        seed=options.seed)
-    loader = _Loader(cands, committee.shape, options.tolerance, survey)
+    committee.configure(mc_samples=options.mc_samples,
+                        batch_size=min(journal.batch_size, chunk_size), seed=options.seed)
+    loader = CutoutLoader(cands, committee.shape, options.tolerance, survey)
     t0 = time.perf_counter()
     bar = None
     if options.progress and start < cands.n_rows:
         from tqdm.auto import tqdm
         bar = tqdm(total=cands.n_rows, initial=start, unit="cutout", desc="score",
                    dynamic_ncols=True, file=sys.stderr)
-    done = start
     chunk_index = start // chunk_size
     processes = None
     if start < cands.n_rows and options.reads_in_processes(survey is not None):
@@ -447,20 +239,13 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
                 ThreadPoolExecutor(max_workers=options.workers,
                                    thread_name_prefix="lensfind-read") as pool:
             warnings.simplefilter("ignore")
-            with open(partial, "ab") as fh:
-                for rows, fetch in _prefetched(cands.chunks(chunk_size, start), pool,
-                                               processes, loader):
-                    loaded = fetch()
-                    text = _score_chunk(rows, loaded, cands, committee, chunk_index, counts,
-                                        score_cols, len(inputs),
-                                        np.stack if processes is None else processes.stack)
-                    fh.write(text.encode("utf-8"))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                    done += len(rows)
+            with journal:
+                for rows, fetch in prefetched(cands.chunks(chunk_size, start), pool,
+                                              processes, loader):
+                    journal.append(_score_chunk(
+                        rows, fetch(), committee, chunk_index, final,
+                        np.stack if processes is None else processes.stack))
                     chunk_index += 1
-                    state.update(rows_done=done, bytes=fh.tell(), counts=dict(counts))
-                    _write_json_atomic(progress, state)
                     if bar is not None:
                         bar.update(len(rows))
     finally:
@@ -468,99 +253,36 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
             bar.close()
         if processes is not None:
             processes.close()
-    if done != cands.n_rows:  # the list changed under us
-        raise RuntimeError(f"{cands.path}: read {done} rows, the scan found {cands.n_rows}; "
-                           "was the file changed while scoring?")
-    reports = _final_pass(out, partial, cands, final_columns, inputs, score_cols, ranked,
-                          committee, loader, options)
+    if journal.rows_done != cands.n_rows:  # the list changed under us
+        raise RuntimeError(f"{cands.path}: read {journal.rows_done} rows, the scan found "
+                           f"{cands.n_rows}; was the file changed while scoring?")
+    reports = finish(out, journal, final, cands, committee, loader, options.top)
     elapsed = time.perf_counter() - t0
-    os.unlink(partial)
-    os.unlink(progress)
-    return ScoreResult(out=out, n_rows=cands.n_rows, counts=dict(counts), resumed_from=start,
-                       scored_now=cands.n_rows - start, elapsed_s=elapsed, reports=reports)
+    journal.remove()
+    return ScoreResult(out=out, n_rows=cands.n_rows, counts=dict(journal.counts),
+                       resumed_from=start, scored_now=cands.n_rows - start, elapsed_s=elapsed,
+                       reports=reports)
 
 
-def _score_chunk(rows: list[Row], loaded: list[RowResult],
-                 cands: CandidateList, committee, chunk_index: int,
-                 counts: collections.Counter, score_cols: list[str], n_inputs: int,
-                 stack: Callable[[list], np.ndarray] = np.stack) -> str:
-    """The CSV text of one chunk's output rows (input cells, status, reason, scores);
-    ``stack`` makes the ok rows' images one array."""
-    ok = [i for i, (img, status, _) in enumerate(loaded) if status == "ok"]
+def _score_chunk(rows: list[Row], loaded: list[RowResult], committee, chunk_index: int,
+                 row_format: RowFormat,
+                 stack: Callable[[list], np.ndarray] = np.stack) -> list[ScoreRow]:
+    """One chunk's output rows: the committee scores the rows read as ``ok``; a non-finite
+    ``p_lens`` turns a row into an ``error``. ``stack`` makes the ok rows' images one array."""
+    ok = [i for i, (_, status, _) in enumerate(loaded) if status == "ok"]
     scores: dict[str, np.ndarray] = {}
     if ok:
-        images = stack([loaded[i][0] for i in ok])
-        scores = committee.predict(images, chunk=chunk_index)
+        scores = committee.predict(stack([loaded[i][0] for i in ok]), chunk=chunk_index)
     position = {i: k for k, i in enumerate(ok)}
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    out = []
     for i, (row, (_, status, reason)) in enumerate(zip(rows, loaded)):
-        cells = list(row.cells[:n_inputs]) + [""] * max(0, n_inputs - len(row.cells))
-        values = [""] * len(score_cols)
+        values: dict[str, float] = {}
         if i in position:
             k = position[i]
-            values = [_fmt(scores[c][k]) for c in score_cols]
+            values = {c: float(scores[c][k]) for c in row_format.scores}
             if "p_lens" in scores and not math.isfinite(float(scores["p_lens"][k])):
                 status, reason = "error", "the model returned a non-finite score"
-                values = [""] * len(score_cols)
-        counts[status] += 1
-        writer.writerow(cells + [status, reason] + values)
-    return buf.getvalue()
-
-
-def _final_pass(out: Path, partial: Path, cands: CandidateList, final_columns: list[str],
-                inputs: list[str], score_cols: list[str], ranked: bool, committee,
-                loader: _Loader, options: ScoreOptions) -> dict[str, Path]:
-    """Rank the ok rows by ``p_lens`` and write ``out``; then the reports (streaming)."""
-    from lensfind.score import report
-    n_in = len(inputs)
-    status_at = n_in
-    p_at = n_in + len(STATUS_COLUMNS) + score_cols.index("p_lens") if ranked else None
-    ranks = None
-    if ranked:
-        scores = array("d")
-        for cells in _partial_rows(partial):
-            ok = cells[status_at] == "ok" and cells[p_at] != ""
-            scores.append(float(cells[p_at]) if ok else math.nan)
-        s = np.frombuffer(scores, dtype=np.float64)
-        valid = np.flatnonzero(np.isfinite(s))
-        order = valid[np.argsort(-s[valid], kind="stable")]
-        ranks = np.zeros(len(s), dtype=np.int64)
-        ranks[order] = np.arange(1, len(order) + 1)
-        del scores, s
-    grades = report.GradeAccumulator(committee, inputs, cands) if cands.grade_col is not None \
-        and ranked else None
-    top: list[tuple[int, list[str]]] = []
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(final_columns)
-        for i, cells in enumerate(_partial_rows(partial)):
-            if ranked:
-                r = int(ranks[i])
-                cells = cells[:n_in + 2] + [str(r) if r else ""] + cells[n_in + 2:]
-                if 0 < r <= options.top:
-                    top.append((r, cells))
-            if grades is not None:
-                grades.add(cells, final_columns)
-            writer.writerow(cells)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out)
-    reports: dict[str, Path] = {}
-    if grades is not None:
-        reports.update(grades.write(out))
-    if top:
-        top.sort(key=lambda t: t[0])
-        path = report.plot_top(top, final_columns, inputs, cands, loader,
-                               out.with_name(out.stem + ".top.png"))
-        if path is not None:
-            reports["top-N grid"] = path
-    return reports
-
-
-def _partial_rows(partial: Path) -> Iterator[list[str]]:
-    with open(partial, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        yield from reader
+                values = {}
+        out.append(ScoreRow(inputs=row_format.inputs_of(row.cells), status=status,
+                            reason=reason, scores=values))
+    return out

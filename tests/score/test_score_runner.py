@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,8 @@ from .score_helpers import (
     SIZE, bad_files, blob, good_list, make_run, read_rows, write_fits, write_list)
 from lensfind.score.committee import ModelDirError
 from lensfind.score.reader import CandidateListError
-from lensfind.score.runner import ScoreOptions, score_candidates, work_paths
+from lensfind.score.journal import work_paths
+from lensfind.score.runner import ScoreOptions, score_candidates
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ScoreOptions(progress=False, chunk_size=8)
@@ -243,28 +243,6 @@ def test_survey_image_mode_cuts_with_wcs(tmp_path, cls_committee):
         write_fits(tmp_path / "nowcs.fits", data)
         score_candidates(lst, cls_committee, tmp_path / "z.csv", image=tmp_path / "nowcs.fits",
                          options=opts)
-
-
-def test_reads_run_at_most_one_chunk_ahead():
-    from lensfind.score import runner
-    pulled = []
-
-    def chunks():
-        for k in range(5):
-            pulled.append(k)
-            yield [types.SimpleNamespace(index=k)]
-
-    class Loader:
-        survey = None
-
-    class Pool:
-        def submit(self, fn, *args):
-            return None
-
-    seen = []
-    for rows, _ in runner._prefetched(chunks(), Pool(), None, Loader()):
-        seen.append((rows[0].index, len(pulled)))
-    assert seen == [(0, 2), (1, 3), (2, 4), (3, 5), (4, 5)]
 
 
 # ----------------------------------------------------------------------------- kill + resume

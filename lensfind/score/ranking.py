@@ -1,0 +1,84 @@
+"""The final pass of a scoring run: rank the scored rows, write ``OUT``, then the reports.
+
+When every row is in the journal (:mod:`lensfind.score.journal`), :func:`finish` reads it twice,
+streaming (no row is held, except the top N):
+
+1. the ``p_lens`` of every ``ok`` row, to rank them (:func:`ranks`): 1 = most lens-like, ties
+   keep the list's order, rows without a finite ``p_lens`` get no rank. Runs without a
+   classifier have nothing to rank by and no ``rank`` column.
+2. every row again, with its rank, into ``OUT`` (a temporary file renamed over it once complete
+   and flushed to disk: :func:`lensfind.files.atomic_path`), feeding the grade table and keeping
+   the top N for the grid (:mod:`lensfind.score.report`).
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from pathlib import Path
+
+import numpy as np
+
+from lensfind.files import atomic_path
+from lensfind.score import report
+from lensfind.score.journal import Journal
+from lensfind.score.prefetch import CutoutLoader
+from lensfind.score.reader import Row
+from lensfind.score.rows import RowFormat, ScoreRow
+
+#: the score the rows are ranked by
+RANK_BY = "p_lens"
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """Rank of each score, 1 = highest (ties: the earlier row first); 0 for NaN."""
+    valid = np.flatnonzero(np.isfinite(scores))
+    order = valid[np.argsort(-scores[valid], kind="stable")]
+    out = np.zeros(len(scores), dtype=np.int64)
+    out[order] = np.arange(1, len(order) + 1)
+    return out
+
+
+def _rank_scores(journal: Journal) -> np.ndarray:
+    """``p_lens`` of each ``ok`` row of the journal, NaN for the others (8 bytes a row)."""
+    scores = array("d")
+    for status, text in journal.read_columns(("status", RANK_BY)):
+        scores.append(float(text) if status == "ok" and text else math.nan)
+    return np.frombuffer(scores, dtype=np.float64)
+
+
+def finish(out: Path, journal: Journal, final: RowFormat, cands, committee,
+           loader: CutoutLoader, top: int) -> dict[str, Path]:
+    """Rank the journal's rows by ``p_lens``, write ``out``; then the grade table and the grid.
+
+    ``final``: the output format (``final.rank``: whether the run is ranked); ``top``: cutouts
+    in the grid. Returns the reports written (name -> path).
+    """
+    row_ranks = ranks(_rank_scores(journal)) if final.rank else None
+    grade_column = final.inputs[cands.grade_col] if cands.grade_col is not None else None
+    grades = report.GradeAccumulator(committee, grade_column) \
+        if grade_column is not None and final.rank else None
+    best: list[tuple[int, ScoreRow]] = []
+    with atomic_path(out, fsync=True) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = final.writer(fh)
+        for i, row in enumerate(journal.rows()):
+            if row_ranks is not None:
+                r = int(row_ranks[i])
+                row.rank = r or None
+                if 0 < r <= top:
+                    best.append((r, row))
+            if grades is not None:
+                grades.add(row)
+            writer.write(row)
+    reports: dict[str, Path] = {}
+    if grades is not None:
+        reports.update(grades.write(out))
+    if best:
+        best.sort(key=lambda t: t[0])
+
+        def image(row: ScoreRow) -> np.ndarray:
+            return loader.image(Row(index=-1, line=0, cells=final.input_cells(row)))
+        path = report.plot_top(best, image, out.with_name(out.stem + ".top.png"),
+                               id_column=final.inputs[cands.id_col], grade_column=grade_column)
+        if path is not None:
+            reports["top-N grid"] = path
+    return reports
