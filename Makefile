@@ -32,8 +32,9 @@ test: install
 # make test-jax [JAX_PYTEST_ARGS=...]: the model, training and scoring paths again with
 # KERAS_BACKEND=jax and TensorFlow made unimportable (tests/no_tensorflow.py), as on a JAX-only
 # GPU machine; about 3 minutes on 2 CPU cores. `make test` runs it after the main run.
-JAX_TESTS := tests/test_probabilistic.py tests/zoo/test_layers.py \
+JAX_TESTS := tests/test_probabilistic.py tests/zoo/test_layers.py tests/zoo/test_sampling.py \
 	tests/zoo/test_regression_heads.py 'tests/zoo/test_backbones.py::test_every_backbone_builds_and_predicts[lensflow]' \
+	tests/tasks/test_new_task.py \
 	tests/train/test_distribute.py tests/train/test_checkpoint_interval.py \
 	tests/train/test_cv.py::test_tiny_cv_learns_and_writes_a_complete_run_directory \
 	tests/train/test_cv.py::test_saved_models_load_safely_and_reproduce_the_out_of_fold_scores \

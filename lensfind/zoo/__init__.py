@@ -1,7 +1,7 @@
 """Model zoo: upsampling stems, pretrained backbones, baselines and heads.
 
-Importing this package is cheap (configs import :mod:`lensfind.zoo.config` without Keras); the
-names below load their modules on first use::
+The names below load their modules on first use (``import lensfind.zoo`` itself stays light;
+:mod:`lensfind.zoo.config` checks names against the registries and so imports Keras)::
 
     from lensfind.zoo import build_model, compile_model, load_model, BACKBONES, HEADS
 """
@@ -18,6 +18,7 @@ _EXPORTS = {
     "BackboneSpec": "lensfind.zoo.backbones",
     "describe_zoo": "lensfind.zoo.describe",
     "HEADS": "lensfind.zoo.heads",
+    "DropoutSampler": "lensfind.zoo.sampling",
     "HeadSpec": "lensfind.zoo.trunk",
     "head_trunk": "lensfind.zoo.trunk",
     "MCDropout": "lensfind.zoo.layers",

@@ -5,6 +5,7 @@ import dataclasses
 
 from lensfind.probabilistic import REGRESSION_HEADS
 from lensfind.sim.params import TABLE1_TARGETS
+from lensfind.zoo.backbones import BACKBONES
 from lensfind.validation import check_choice, check_range, fail
 
 REGIMES = ("frozen", "finetune", "random")
@@ -18,10 +19,6 @@ OPTIMIZERS: dict[str, tuple[str, dict]] = {
     "rmsprop": ("RMSprop", {}),
     "sgd": ("SGD", {"momentum": 0.9, "nesterov": True}),
 }
-#: Names of ``lensfind.zoo.backbones.BACKBONES`` (kept here so that configs are checked without
-#: importing Keras; a test keeps the two in step).
-BACKBONE_NAMES = ("xception", "inception_v3", "resnet50", "nasnet_mobile", "nasnet_large",
-                  "vgg16", "vgg19", "efficientnet_b0", "lensflow", "alexnet_bn")
 NORMALIZATIONS = ("asinh", "linear")
 ACTIVATIONS = ("relu", "elu", "gelu", "selu", "swish", "tanh")
 
@@ -71,7 +68,7 @@ class ModelConfig:
     targets: tuple[str, ...] = TABLE1_TARGETS
 
     def __post_init__(self):
-        check_choice("model.backbone", self.backbone, BACKBONE_NAMES)
+        check_choice("model.backbone", self.backbone, tuple(BACKBONES))
         check_choice("model.regime", self.regime, REGIMES)
         check_choice("model.head", self.head, HEAD_KINDS)
         if not isinstance(self.weights, str) or not self.weights:
