@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from lensfind.config import load_experiment
+from lensfind.data.build import load_dataset
+from lensfind.data.gallery import plot_gallery
+from lensfind.score.runner import ScoreOptions, score_candidates
+from lensfind.train.cv import run_cv
+from lensfind.tune.run import format_summary, tune_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
@@ -23,7 +28,6 @@ EXAMPLES = ROOT / "data" / "examples" / "candidates.csv"
 @dataclasses.dataclass
 class DemoState:
     """What the stages share: the output folder and what earlier stages produced."""
-
     out: Path
     results: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -38,9 +42,6 @@ def _banner(text: str) -> None:
 
 def stage_simulate(state: DemoState) -> list[str]:
     """Simulate the lens-finding set and draw a gallery of lenses and non-lenses."""
-    from lensfind.data.build import load_dataset
-    from lensfind.data.gallery import plot_gallery
-
     exp = load_experiment(EXPERIMENTS / "demo-find.toml")
     dataset = load_dataset(exp, cache_dir=state.out / "data")
     gallery = plot_gallery(dataset, state.out / "gallery.png", n_per_class=8)
@@ -51,8 +52,6 @@ def stage_simulate(state: DemoState) -> list[str]:
 
 def stage_find(state: DemoState) -> list[str]:
     """3-fold cross-validation of lens finding; Table 5-1 layout and ROC curves."""
-    from lensfind.train.cv import run_cv
-
     exp, dataset = state.results["find"]
     result = run_cv(exp, runs_root=state.runs, dataset=dataset)
     state.results["find_run"] = result.run_dir
@@ -62,9 +61,6 @@ def stage_find(state: DemoState) -> list[str]:
 
 def stage_regress(state: DemoState) -> list[str]:
     """Lens parameters with a full-covariance head and MC dropout; calibration plot."""
-    from lensfind.data.build import load_dataset
-    from lensfind.train.cv import run_cv
-
     exp = load_experiment(EXPERIMENTS / "demo-regress.toml")
     dataset = load_dataset(exp, cache_dir=state.out / "data")
     result = run_cv(exp, runs_root=state.runs, dataset=dataset)
@@ -76,8 +72,6 @@ def stage_regress(state: DemoState) -> list[str]:
 
 def stage_tune(state: DemoState) -> list[str]:
     """Three Optuna trials over the dropout rates, in an SQLite study the dashboard opens."""
-    from lensfind.tune.run import format_summary, tune_demo
-
     exp, dataset = state.results["find"]
     summary = tune_demo(state.out, exp=load_experiment(EXPERIMENTS / "demo-tune.toml"),
                         dataset=dataset, n_trials=3)
@@ -88,8 +82,6 @@ def stage_tune(state: DemoState) -> list[str]:
 
 def stage_score(state: DemoState) -> list[str]:
     """Score the shipped graded candidate list with the trained committees."""
-    from lensfind.score.runner import ScoreOptions, score_candidates
-
     models = [state.results["find_run"], state.results["regress_run"]]
     out = state.out / "scores" / "candidates.csv"
     result = score_candidates(EXAMPLES, models, out, options=ScoreOptions(mc_samples=5))

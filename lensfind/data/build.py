@@ -14,8 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lensfind.data.store import (FORMAT_VERSION, DataError, check_set, read_set,
-                                 remove_stale_parts, write_set)
+import lensfind
+from lensfind.data.store import (
+    FORMAT_VERSION,
+    DataError,
+    check_set,
+    read_set,
+    remove_stale_parts,
+    write_set,
+)
+from lensfind.sim.simulate import simulate_chunks
+from lensfind.validation import to_dict
 
 #: simulation chunk (images per SimBatch) streamed into the HDF5 file
 CHUNK_SIZE = 256
@@ -28,15 +37,12 @@ def data_root() -> Path:
 
 def simulation_record(exp) -> dict[str, Any]:
     """What determines a simulated set (and is stored in it): name, seed and ``[simulation]``."""
-    from lensfind.validation import to_dict
     return {"experiment": {"name": exp.experiment.name, "seed": exp.experiment.seed},
             "simulation": to_dict(exp.simulation)}
 
 
 def cache_key(exp) -> str:
     """Short hash of the simulation settings + seed (+ set format and lensfind version)."""
-    import lensfind
-    from lensfind.validation import to_dict
     record: dict[str, Any] = {"simulation": to_dict(exp.simulation), "seed": exp.experiment.seed,
                               "format_version": FORMAT_VERSION, "lensfind": lensfind.__version__}
     psf_path = getattr(getattr(exp.simulation, "psf", None), "image_path", "")
@@ -55,7 +61,6 @@ def cache_path(exp, cache_dir: str | Path | None = None) -> Path:
 def simulate_to(exp, path: str | Path, *, progress: bool = True,
                 chunk_size: int = CHUNK_SIZE) -> Path:
     """Simulate the experiment's set and write it to ``path`` (atomically); return the path."""
-    from lensfind.sim.simulate import simulate_chunks
     sim = exp.simulation
     chunks = simulate_chunks(sim, seed=exp.experiment.seed, chunk_size=chunk_size)
     return write_set(path, chunks, config=simulation_record(exp), seed=exp.experiment.seed,

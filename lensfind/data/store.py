@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from lensfind.sim.params import PARAMS
+
 FORMAT = "lensfind-set"
 FORMAT_VERSION = 1
 REQUIRED = ("images", "labels", "kinds", "system_id", "params")
@@ -38,7 +40,6 @@ VERSION_PACKAGES = ("lensfind", "numpy", "scipy", "h5py", "astropy")
 
 class DataError(ValueError):
     """A data file is missing, unreadable or not what was expected; the message names the file."""
-
 
 # ----------------------------------------------------------------------------------- metadata
 
@@ -125,10 +126,6 @@ def _config_parts(config: Any) -> tuple[dict[str, Any], float | None, int | None
 
 
 def _param_units() -> dict[str, str]:
-    try:
-        from lensfind.sim.params import PARAMS
-    except ImportError:
-        return {}
     return {name: str(spec[0]) for name, spec in PARAMS.items()}
 
 
@@ -147,7 +144,6 @@ class DataSet:
         meta: pixel_scale, seed, versions, config (dict), config_toml, ... (see module doc).
         path: the file it was read from, if any.
     """
-
     images: np.ndarray
     labels: np.ndarray
     params: dict[str, np.ndarray]

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from lensfind.probabilistic import gaussian_log_prob
+
 SIGMA_LEVELS = (1, 2, 3)
 #: Gaussian probability within k sigma for k = 1, 2, 3.
 EXPECTED_COVERAGE = {k: math.erf(k / math.sqrt(2.0)) for k in SIGMA_LEVELS}
@@ -158,7 +160,6 @@ class RegressionReport:
         scale: covariance factor applied (1 = as predicted).
         nll: mean negative log-likelihood per image (NaN without a covariance).
     """
-
     names: tuple[str, ...]
     n: int
     error68: np.ndarray
@@ -197,8 +198,6 @@ def _finite(obj):
 
 def evaluate_regression(mean, cov, true, *, names: Sequence[str], scale: float = 1.0) -> RegressionReport:
     """All metrics of the module docstring for predictions (cov multiplied by ``scale``)."""
-    from lensfind.probabilistic import gaussian_log_prob
-
     mean, cov, true = _arrays(mean, cov, true)
     if len(names) != mean.shape[1]:
         raise ValueError(f"{len(names)} names {list(names)} for {mean.shape[1]} parameters")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfind.evaluate.metrics import roc_auc, roc_points
+
 
 def _plt():
     import matplotlib
@@ -30,7 +32,6 @@ def _save(fig, path: Path, title: str = "") -> Path:
 
 
 def _roc(labels, scores):
-    from lensfind.evaluate.metrics import roc_auc, roc_points
     fpr, tpr = roc_points(labels, scores)
     return fpr, tpr, roc_auc(labels, scores)
 

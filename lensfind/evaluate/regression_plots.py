@@ -12,7 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from lensfind.display import asinh_stretch
-from lensfind.evaluate.calibration import EXPECTED_COVERAGE, PAPER_COVERAGE, RegressionReport
+from lensfind.evaluate.calibration import (
+    EXPECTED_COVERAGE,
+    PAPER_COVERAGE,
+    RegressionReport,
+)
+from lensfind.probabilistic import log_det
 
 BAND_COLORS = ("#ff7f0e", "#2ca02c", "#9467bd", "#9a9a9a")
 BAND_LABELS = ("within 1σ", "within 2σ", "within 3σ", "beyond 3σ")
@@ -143,7 +148,6 @@ def plot_det_extremes(images: np.ndarray, cov: np.ndarray, path, *, k: int = 6,
                       true: np.ndarray | None = None, names: Sequence[str] = ()) -> Path:
     """The ``k`` images with the smallest det Sigma (top: the model is sure) and the ``k`` with the
     largest (bottom: unsure), as in the paper's Fig. 5."""
-    from lensfind.probabilistic import log_det
 
     plt = _plt()
     images = np.asarray(images)

@@ -31,6 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfind.sim.func import grid, ray_shoot
+from lensfind.sim.observe import downsample
+from lensfind.sim.profiles import sersic
+from lensfind.sim.sources import (
+    brightest_smoothed_pixel,
+    hdf_luminance,
+    mgefit_dir,
+    mgefit_image,
+    resample_crop,
+)
+
 SIZE = 100
 PIXEL_SCALE = 0.05  # arcsec / pixel
 NOISE = 5.0  # counts
@@ -44,7 +55,6 @@ MGEFIT = {"m32_f814w_pc.fits": 0.0455, "ngc4342_f814w_pc.fits": 0.0455,
 def _crop(img: np.ndarray, cy: float, cx: float, ratio: float, angle: float,
           flip: bool) -> np.ndarray:
     """A SIZE x SIZE resampling of ``img`` centred on (cy, cx); ``ratio`` field px / output px."""
-    from lensfind.sim.sources import resample_crop
     return resample_crop(img, cy, cx, SIZE, ratio, angle, flip, mode="nearest")
 
 
@@ -52,7 +62,6 @@ def _hdf_galaxies(n: int) -> list[tuple[float, float]]:
     """Centroids (row, col) of the ``n`` brightest isolated deep-field galaxies away from edges."""
     from skimage import filters, measure
 
-    from lensfind.sim.sources import hdf_luminance
     lin = hdf_luminance()
     sigma = float(np.median(np.abs(lin)) * 1.4826)
     labels = measure.label(filters.gaussian(lin, 1.0) > 4 * sigma)
@@ -77,8 +86,6 @@ def base_cutouts(rng: np.random.Generator) -> list[dict]:
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from lensfind.sim.sources import (brightest_smoothed_pixel, hdf_luminance, mgefit_dir,
-                                      mgefit_image)
     bases = []
     for name, scale in MGEFIT.items():
         img = mgefit_image(name)
@@ -113,9 +120,6 @@ def lensed_arc(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """A lensed Sersic source (unit peak) around the cutout centre and its theta_E [arcsec]."""
     from scipy import ndimage
 
-    from lensfind.sim.func import grid, ray_shoot
-    from lensfind.sim.observe import downsample
-    from lensfind.sim.profiles import sersic
     sub = 3
     x, y = grid(SIZE, PIXEL_SCALE, sub, dtype=np.float64)
     theta_e = float(rng.uniform(0.7, 1.5))

@@ -20,14 +20,20 @@ from typing import Any
 
 import numpy as np
 
+from lensfind.score.cutouts import parse_radec
 from lensfind.score.read_pool import ProcessReader, RowResult
 from lensfind.score.reader import (
-    CandidateList, CutoutError, Row, conform, load_cutout, row_problem)
+    CandidateList,
+    CutoutError,
+    Row,
+    conform,
+    load_cutout,
+    row_problem,
+)
 
 
 class CutoutLoader:
     """Reads one row's cutout (file or survey image); list-level problems come first."""
-
     def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float,
                  survey=None):
         self.cands = cands
@@ -37,7 +43,6 @@ class CutoutLoader:
 
     def positions(self, rows: Sequence[Row]) -> dict[int, Any]:
         """Survey mode: pixel positions of a chunk's rows (WCS used from one thread only)."""
-        from lensfind.score.cutouts import parse_radec
         out: dict[int, Any] = {}
         good, ras, decs = [], [], []
         for row in rows:

@@ -39,12 +39,21 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfind.score.committee import Committee, load_member
+from lensfind.score.cutouts import SurveyImage
 from lensfind.score.journal import Journal, run_fingerprint
 from lensfind.score.prefetch import CutoutLoader, prefetched
 from lensfind.score.ranking import finish
 from lensfind.score.read_pool import ProcessReader, RowResult
-from lensfind.score.reader import STATUSES, CandidateList, CandidateListError, Row, scan_candidates
+from lensfind.score.reader import (
+    STATUSES,
+    CandidateList,
+    CandidateListError,
+    Row,
+    scan_candidates,
+)
 from lensfind.score.rows import RowFormat, ScoreRow
+from lensfind.validation import check_range, fail
 
 #: how cutout files are read: worker threads, worker processes, or ``auto``
 READERS = ("auto", "threads", "processes")
@@ -70,7 +79,6 @@ class ScoreOptions:
         progress: show a tqdm progress bar with the rate (cutouts/s) on stderr.
         id_column, path_column: names of the id and path columns.
     """
-
     mc_samples: int = 1
     chunk_size: int = 256
     workers: int = 4
@@ -84,7 +92,6 @@ class ScoreOptions:
     path_column: str = "path"
 
     def __post_init__(self):
-        from lensfind.validation import check_range, fail
         for name in ("mc_samples", "chunk_size", "workers", "batch_size", "seed", "top"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -119,7 +126,6 @@ class ScoreResult:
         elapsed_s: wall time of this session's scoring loop and final pass.
         reports: paths of the grade table (CSV, Markdown) and the top-N grid that were written.
     """
-
     out: Path
     n_rows: int
     counts: dict[str, int]
@@ -149,7 +155,6 @@ class ScoreResult:
 
 
 def _open_committee(models, options: ScoreOptions):
-    from lensfind.score.committee import Committee, load_member
     if isinstance(models, Committee):
         return models
     if isinstance(models, (str, os.PathLike)):
@@ -195,7 +200,6 @@ def score_candidates(candidates: str | Path, models, out: str | Path, *,
                             need_radec=survey_path is not None)
     survey = None
     if survey_path is not None:
-        from lensfind.score.cutouts import SurveyImage
         survey = SurveyImage(survey_path)
     try:
         return _run(cands, survey, survey_path, models, out, options, say)

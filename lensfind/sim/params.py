@@ -6,6 +6,8 @@ magnification, g1, g2, snr`` are the regression targets; their names are fixed.
 """
 from __future__ import annotations
 
+from lensfind.validation import lookup
+
 PARAMS: dict[str, tuple[str, str]] = {
     # lens mass (SIE + external shear; conventions in lensfind.sim.func)
     "theta_e": ("arcsec", "Einstein radius of the SIE (lenstronomy convention)"),
@@ -55,6 +57,5 @@ LENS_PARAMS = REGRESSION_TARGETS + ("snr",)
 
 def describe(name: str) -> str:
     """``"theta_e [arcsec]: Einstein radius ..."``; unknown names raise listing the known ones."""
-    from lensfind.validation import lookup
     unit, text = lookup(PARAMS, name, "simulation parameter")
     return f"{name} [{unit}]: {text}" if unit else f"{name}: {text}"

@@ -26,6 +26,12 @@ import numpy as np
 from lensfind.sim import func, observe, profiles
 from lensfind.sim.config import NEGATIVE_KINDS, SimConfig
 from lensfind.sim.params import PARAMS
+from lensfind.sim.sources import (
+    hdf_source_bank,
+    hst_cutouts,
+    mgefit_light_bank,
+    render_stamps,
+)
 from lensfind.validation import lookup
 
 BLOCK = 64    # images per random stream (changing it changes the data for a given seed)
@@ -45,7 +51,6 @@ class SimBatch:
         params: name -> float32 ``(N,)`` for every name in :data:`lensfind.sim.params.PARAMS`,
             NaN where it does not apply.
     """
-
     images: np.ndarray
     labels: np.ndarray
     kinds: np.ndarray
@@ -167,7 +172,6 @@ def _stamp_index(stamp_pick: np.ndarray, bank) -> np.ndarray:
 
 class _Block:
     """Parameters and pixel images (electrons per pixel) of one block of systems."""
-
     def __init__(self, config: SimConfig, rng: np.random.Generator, kinds: np.ndarray):
         self.config = config
         self.rng = rng
@@ -263,7 +267,6 @@ def _render_galaxy(block: _Block, rows: np.ndarray, galaxy: dict) -> None:
             brightness[ser] = profiles.sersic(block.x, block.y, amp[chunk][ser], part["r"][ser],
                                               part["n"][ser], part["e1"][ser], part["e2"][ser],
                                               part["cx"][ser], part["cy"][ser])
-        from lensfind.sim.sources import mgefit_light_bank, render_stamps
         bank = mgefit_light_bank()
         brightness[real] = render_stamps(block.x, block.y, bank,
                                          _stamp_index(part["stamp_pick"][real], bank),
@@ -316,7 +319,6 @@ def _source_brightness(bx, by, source: dict, chunk: slice, cx, cy, out=None,
                                           part["n"][ser], part["e1"][ser], part["e2"][ser],
                                           None if cx is None else cx[ser],
                                           None if cy is None else cy[ser])
-    from lensfind.sim.sources import hdf_source_bank, render_stamps
     bank = hdf_source_bank()
     brightness[real] = render_stamps(pick(bx, real), pick(by, real), bank,
                                      _stamp_index(part["stamp_pick"][real], bank),
@@ -579,7 +581,6 @@ def _spirals(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
 def _real_hst(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     """Cutouts of real HST images (already PSF-convolved: added after the PSF). Priors:
     ``config.real_hst``, magnitude from ``config.lens_light``."""
-    from lensfind.sim.sources import hst_cutouts
     config, rng, count = block.config, block.rng, rows.size
     mag = _uniform(rng, config.lens_light.magnitude, count)
     cutouts, names = hst_cutouts(rng, count, config.size, config.pixel_scale, config.real_hst)

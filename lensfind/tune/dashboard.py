@@ -12,6 +12,8 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from lensfind.config import load_experiment
+from lensfind.tune.storage import sqlite_path, storage_url
 
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):
@@ -27,7 +29,6 @@ def make_dashboard_server(storage_url: str, *, host: str = "127.0.0.1", port: in
     """A WSGI server running optuna-dashboard on ``storage_url`` (not yet serving)."""
     from optuna_dashboard import wsgi
 
-    from lensfind.tune.storage import sqlite_path
     path = sqlite_path(storage_url)
     if path is not None and not path.exists():
         raise FileNotFoundError(f"no study database {path}: run `lensfind tune` first "
@@ -54,6 +55,4 @@ def serve(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080, stream
 def study_database(experiment: str | Path, runs_dir: str | Path = "runs", *,
                    small: bool = False) -> str:
     """The default storage URL of an experiment file (what ``make dashboard`` serves)."""
-    from lensfind.config import load_experiment
-    from lensfind.tune.storage import storage_url
     return storage_url(load_experiment(experiment, small=small), None, runs_dir)

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from lensfind.data.store import to_toml
 from lensfind.tune.space import params_to_sections
 
 log = logging.getLogger("lensfind.tune")
@@ -159,7 +160,6 @@ def best_experiment(base: Mapping[str, Any], trial: FrozenTrial, *, name: str | 
 def write_best_experiment(study: optuna.Study, base: Mapping[str, Any], path: str | Path, *,
                           name: str | None = None) -> Path | None:
     """Write the best trial's configuration as an experiment file (``None`` if none finished)."""
-    from lensfind.data.store import to_toml
     best = best_trials(study)
     if not best:
         return None

@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from lensfind.config import Experiment, load_experiment, to_plain
+from lensfind.tune.report import summarize, write_report
+from lensfind.tune.space import tuned_params
+from lensfind.tune.storage import open_study, storage_url, study_dir
+from lensfind.tune.workers import WorkerSpec, fail_stale_trials, fill_queue, run_workers
 
 log = logging.getLogger("lensfind.tune")
 
 
 class _StdoutHandler(logging.Handler):
     """Log records as plain lines on the current ``sys.stdout``."""
-
     def emit(self, record):
         print(self.format(record), file=sys.stdout, flush=True)
 
@@ -70,10 +73,6 @@ def tune(exp: Experiment, *, n_trials: int | None = None, storage: str | None = 
     """
     import optuna
 
-    from lensfind.tune.report import summarize, write_report
-    from lensfind.tune.space import tuned_params
-    from lensfind.tune.storage import open_study, storage_url, study_dir
-    from lensfind.tune.workers import WorkerSpec, fail_stale_trials, fill_queue, run_workers
 
     space = exp.tune
     n_trials = space.n_trials if n_trials is None else int(n_trials)

@@ -28,6 +28,8 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import TrialState
 
 from lensfind.config import Experiment
+from lensfind.tune.objective import make_objective
+from lensfind.tune.storage import exclusive, make_sampler, open_study
 
 log = logging.getLogger("lensfind.tune")
 
@@ -51,7 +53,6 @@ class WorkerSpec:
         wait_for_running: keep polling while other workers' trials run (to retry them if their
             worker dies); ``False`` ends the worker when the queue is empty.
     """
-
     experiment: Experiment
     storage_url: str
     study_name: str
@@ -86,7 +87,6 @@ def fill_queue(study: optuna.Study, n_trials: int) -> int:
 
 def claim_waiting_trial(study: optuna.Study) -> int | None:
     """Atomically move one waiting trial to running; its id, or ``None`` if none is left."""
-    from lensfind.tune.storage import exclusive
     storage = study._storage
     with exclusive(study):
         for frozen in storage.get_all_trials(study._study_id, deepcopy=False,
@@ -101,7 +101,6 @@ def claim_waiting_trial(study: optuna.Study) -> int | None:
 
 def fail_stale_trials(study: optuna.Study) -> None:
     """Mark trials whose heartbeat stopped as failed and queue their retries."""
-    from lensfind.tune.storage import exclusive
     with exclusive(study), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -109,7 +108,6 @@ def fail_stale_trials(study: optuna.Study) -> None:
 
 class Heartbeat:
     """Record a trial's heartbeat now and then every ``interval`` seconds until stopped."""
-
     def __init__(self, storage: Any, trial_id: int):
         self.storage = storage
         self.trial_id = trial_id
@@ -199,12 +197,9 @@ def run_worker(spec: WorkerSpec, index: int = 0, *,
         index: worker number (varies the sampler seed between workers).
         objective: the objective function; default the one named by ``spec.objective``.
     """
-    from lensfind.tune.objective import make_objective
-    from lensfind.tune.storage import open_study
     exp = spec.experiment
     study = open_study(exp, storage=spec.storage_url, study_name=spec.study_name)
     # a different sampler seed per worker and per continuation, reproducible for one worker
-    from lensfind.tune.storage import make_sampler
     study.sampler = make_sampler(
         exp.tune, seed=(exp.seed + 7919 * index + len(study.get_trials(deepcopy=False))) % 2**32,
         multi_objective=len(study.directions) > 1)
