@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from lensfind.files import atomic_write_text, csv_table, fmt, markdown_table
 from lensfind.probabilistic import gaussian_log_prob
 
 SIGMA_LEVELS = (1, 2, 3)
@@ -218,24 +219,9 @@ def evaluate_regression(mean, cov, true, *, names: Sequence[str], scale: float =
 # --------------------------------------------------------------------------------------------
 # tables
 # --------------------------------------------------------------------------------------------
-def _fmt(v: float, digits: int = 3) -> str:
-    return "-" if v is None or not np.isfinite(v) else f"{v:.{digits}g}"
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def csv_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    import csv
-    import io
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
+def _cell(value) -> str:
+    """A table cell: three significant digits, ``-`` when missing."""
+    return fmt(value, ".3g", "-")
 
 
 def table1_rows(reports: Mapping[str, RegressionReport], *, paper: bool = True
@@ -250,17 +236,17 @@ def table1_rows(reports: Mapping[str, RegressionReport], *, paper: bool = True
     rows: list[list[str]] = []
     if paper:
         for label, values in PAPER_TABLE1.items():
-            rows.append([f"{label} (paper)"] + [_fmt(values.get(n, math.nan)) for n in names])
+            rows.append([f"{label} (paper)"] + [_cell(values.get(n, math.nan)) for n in names])
     shown: list[np.ndarray] = []
     for label, rep in reports.items():
         if any(np.array_equal(rep.error68, e) for e in shown):
             continue  # same means (e.g. recalibrated: only the covariance changed)
         shown.append(rep.error68)
         index = {n: i for i, n in enumerate(rep.names)}
-        rows.append([label] + [_fmt(rep.error68[index[n]]) if n in index else "-" for n in names])
+        rows.append([label] + [_cell(rep.error68[index[n]]) if n in index else "-" for n in names])
     first = next(iter(reports.values()))
     index = {n: i for i, n in enumerate(first.names)}
-    rows.append(["prior std (test set)"] + [_fmt(first.prior_std[index[n]]) if n in index else "-"
+    rows.append(["prior std (test set)"] + [_cell(first.prior_std[index[n]]) if n in index else "-"
                                               for n in names])
     return header, rows
 
@@ -275,16 +261,16 @@ def coverage_rows(reports: Mapping[str, RegressionReport], *, paper: bool = True
     for label, rep in reports.items():
         avg = rep.average_coverage()
         for k in SIGMA_LEVELS:
-            rows.append([label, f"{k}"] + [_fmt(100 * v, 3) for v in rep.coverage[k]]
-                        + [_fmt(100 * avg[k], 3), _fmt(100 * EXPECTED_COVERAGE[k], 3),
-                           _fmt(rep.chi2_test["median"]) if k == 1 else "",
-                           _fmt(rep.chi2_test["expected_median"]) if k == 1 else "",
-                           _fmt(rep.chi2_test["ks_statistic"]) if k == 1 else ""])
+            rows.append([label, f"{k}"] + [_cell(100 * v) for v in rep.coverage[k]]
+                        + [_cell(100 * avg[k]), _cell(100 * EXPECTED_COVERAGE[k]),
+                           _cell(rep.chi2_test["median"]) if k == 1 else "",
+                           _cell(rep.chi2_test["expected_median"]) if k == 1 else "",
+                           _cell(rep.chi2_test["ks_statistic"]) if k == 1 else ""])
     if paper:
         for k in SIGMA_LEVELS:
             rows.append(["Sorscher & Wagner-Carena (paper, dropout 0.03)", f"{k}"]
                         + ["-"] * len(first.names)
-                        + [_fmt(100 * PAPER_COVERAGE[k], 3), _fmt(100 * EXPECTED_COVERAGE[k], 3),
+                        + [_cell(100 * PAPER_COVERAGE[k]), _cell(100 * EXPECTED_COVERAGE[k]),
                            "", "", ""])
     return header, rows
 
@@ -300,10 +286,10 @@ def write_tables(out_dir: str | Path, reports: Mapping[str, RegressionReport], *
                                  "coverage": coverage_rows(reports, paper=paper)}.items():
         for ext, text in (("csv", csv_table(header, rows)), ("md", markdown_table(header, rows))):
             path = out / f"{stem}{name}.{ext}"
-            path.write_text(text, encoding="utf-8")
+            atomic_write_text(path, text)
             paths[f"{name}.{ext}"] = path
     path = out / f"{stem}calibration.json"
-    path.write_text(json.dumps({k: r.summary() for k, r in reports.items()}, indent=2) + "\n",
-                    encoding="utf-8")
+    atomic_write_text(path, json.dumps({k: r.summary() for k, r in reports.items()}, indent=2)
+                      + "\n")
     paths["calibration.json"] = path
     return paths
