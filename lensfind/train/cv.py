@@ -105,6 +105,9 @@ def seed_record(exp) -> dict[str, Any]:
 
 
 def open_run(exp, run_dir, runs_root, new: bool, out) -> RunDir:
+    """The run directory for ``exp``: ``run_dir`` (created, or reopened when its settings match),
+    else the latest run of ``exp`` with identical settings under ``runs_root`` (unless ``new``),
+    else a new ``runs_root/<experiment>/<run_id>``."""
     if run_dir is not None:
         path = Path(run_dir)
         if (path / "run.json").exists():

@@ -104,16 +104,14 @@ def test_ensure_dataset_caches_by_simulation_and_seed(tiny_exp, tmp_path, monkey
 
 
 def test_killed_simulation_leaves_no_cached_file(tiny_exp, tmp_path, monkeypatch):
-    import lensfind.sim.simulate as sim
-
-    real = sim.simulate_chunks
+    real = build.simulate_chunks
 
     def dying(*args, **kwargs):
         gen = real(*args, **kwargs)
         yield next(gen)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sim, "simulate_chunks", dying)
+    monkeypatch.setattr(build, "simulate_chunks", dying)
     with pytest.raises(KeyboardInterrupt):
         ensure_dataset(tiny_exp, cache_dir=tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
