@@ -1,0 +1,147 @@
+"""Dark-matter substructure: profiles against lenstronomy, the [simulation.substructure] table,
+the classes in simulated sets, and one lens rendered per class."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lensfind.sim import cosmology, func
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SIZE, PIX = 64, 0.05
+
+
+def grid64():
+    x, y = func.grid(SIZE, PIX, 1)                     # float32, as the simulator
+    xx, yy = (a[0].astype(np.float64).ravel() for a in np.broadcast_arrays(x, y))
+    return x, y, xx, yy
+
+
+# ------------------------------------------------------------------------------- profiles
+
+def test_point_masses_match_lenstronomy_point_mass():
+    pytest.importorskip("lenstronomy")
+    from lenstronomy.LensModel.lens_model import LensModel
+    rng = np.random.default_rng(0)
+    b, k = 4, 5
+    theta = rng.uniform(0.02, 0.3, (b, k))
+    cx, cy = rng.uniform(-1.2, 1.2, (2, b, k))
+    theta[1, 3:] = 0.0                                 # padding: fewer masses in image 1
+    x, y, xx, yy = grid64()
+    ax, ay = func.point_masses_deflection(x, y, theta, cx, cy)
+    assert ax.shape == (b, SIZE, SIZE) and ax.dtype == np.float32
+    for i in range(b):
+        used = theta[i] > 0
+        model = LensModel(["POINT_MASS"] * int(used.sum()))
+        kwargs = [{"theta_E": t, "center_x": u, "center_y": v}
+                  for t, u, v in zip(theta[i][used], cx[i][used], cy[i][used])]
+        rx, ry = (a.reshape(SIZE, SIZE) for a in model.alpha(xx, yy, kwargs))
+        assert np.max(np.hypot(ax[i] - rx, ay[i] - ry) / np.hypot(rx, ry)) < 1e-4
+    # zero Einstein radii add exactly nothing; no columns at all is zero deflection
+    zx, zy = func.point_masses_deflection(x, y, np.zeros((2, 3)), cx[:2, :3], cy[:2, :3])
+    assert not zx.any() and not zy.any()
+    ex, _ = func.point_masses_deflection(x, y, np.zeros((2, 0)), np.zeros((2, 0)),
+                                         np.zeros((2, 0)))
+    assert ex.shape == (2, SIZE, SIZE) and not ex.any()
+
+
+def dense_line(theta_e, length, angle, cx, cy, xx, yy, n=20000):
+    """A line mass as ``n`` lenstronomy POINT_MASS profiles (midpoints of ``n`` equal parts)."""
+    from lenstronomy.LensModel.Profiles.point_mass import PointMass
+    t = ((np.arange(n) + 0.5) / n - 0.5) * length
+    px, py = cx + t * np.cos(angle), cy + t * np.sin(angle)
+    rx, ry = np.zeros_like(xx), np.zeros_like(yy)
+    for k in range(0, n, 2000):   # PointMass broadcasts: (points, 1) centres x (1, pixels)
+        gx, gy = PointMass().derivatives(xx[None], yy[None], theta_E=theta_e / np.sqrt(n),
+                                         center_x=px[k:k + 2000, None],
+                                         center_y=py[k:k + 2000, None])
+        rx += gx.sum(axis=0)
+        ry += gy.sum(axis=0)
+    return rx, ry
+
+
+def test_line_mass_matches_dense_sum_of_lenstronomy_point_masses():
+    pytest.importorskip("lenstronomy")
+    lines = [(0.3, 1.3, 0.7, 0.2, -0.1), (0.15, 0.4, 2.5, -0.6, 0.8), (0.25, 2.5, 0.0, 0.0, 1.0)]
+    theta, length, angle, cx, cy = (np.array(v) for v in zip(*lines))
+    x, y, xx, yy = grid64()
+    ax, ay = func.line_mass_deflection(x, y, theta, length, angle, cx, cy)
+    for i in range(len(lines)):
+        rx, ry = dense_line(theta[i], length[i], angle[i], cx[i], cy[i], xx, yy)
+        # the dense sum is a good integral only a few point spacings off the segment
+        u = (xx - cx[i]) * np.cos(angle[i]) + (yy - cy[i]) * np.sin(angle[i])
+        v = -(xx - cx[i]) * np.sin(angle[i]) + (yy - cy[i]) * np.cos(angle[i])
+        dist = np.where(np.abs(u) <= length[i] / 2, np.abs(v),
+                        np.hypot(np.abs(u) - length[i] / 2, v))
+        ok = dist > 0.01
+        assert ok.mean() > 0.95
+        err = np.hypot(ax[i].ravel() - rx, ay[i].ravel() - ry) / np.hypot(rx, ry)
+        assert np.max(err[ok]) < 1e-4
+    # the tear: across the middle of a segment the deflection jumps by 2 pi theta_E^2 / L
+    above_below = np.array([[[1e-4, -1e-4]]], np.float32)
+    _, jy = func.line_mass_deflection(np.zeros((1, 1, 2), np.float32), above_below,
+                                      [0.3], [1.0], [0.0], [0.0], [0.0])
+    assert jy[0, 0, 0] - jy[0, 0, 1] == pytest.approx(2 * np.pi * 0.3 ** 2, rel=1e-3)
+    # short segments are point masses; zero mass adds exactly nothing
+    px, py = func.point_mass_deflection(x, y, [0.2], [0.3], [-0.4])
+    sx, sy = func.line_mass_deflection(x, y, [0.2], [1e-3], [1.0], [0.3], [-0.4])
+    far = np.hypot(x - 0.3, y + 0.4) > 0.1
+    assert np.allclose(sx[0][far[0]], px[0][far[0]], rtol=1e-4)
+    assert np.allclose(sy[0][far[0]], py[0][far[0]], rtol=1e-4, atol=1e-7)
+    # a pixel exactly on an end point or on a point mass: finite (the true value diverges)
+    ex, ey = func.line_mass_deflection(x, y, [0.2], [1.0], [0.0], [0.525], [0.025])
+    px, py = func.point_mass_deflection(x, y, [0.2], [0.025], [0.025])
+    assert all(np.all(np.isfinite(a)) for a in (ex, ey, px, py))
+    zx, zy = func.line_masses_deflection(x, y, np.zeros((1, 2)), np.ones((1, 2)),
+                                         np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)))
+    assert not zx.any() and not zy.any()
+
+
+def test_ray_shooting_with_substructure_matches_lenstronomy():
+    pytest.importorskip("lenstronomy")
+    from lenstronomy.LensModel.lens_model import LensModel
+    lens = {"theta_e": np.array([1.1]), "e1": np.array([0.1]), "e2": np.array([-0.05]),
+            "center_x": np.array([0.05]), "center_y": np.array([-0.02]),
+            "g1": np.array([0.03]), "g2": np.array([0.01])}
+    sub = {"point_theta_e": np.array([[0.1, 0.05]]), "point_x": np.array([[0.9, -0.3]]),
+           "point_y": np.array([[0.4, -1.0]]), "line_theta_e": np.array([[0.2]]),
+           "line_length": np.array([[1.0]]), "line_angle": np.array([[0.4]]),
+           "line_x": np.array([[-0.8]]), "line_y": np.array([[0.6]])}
+    x, y, xx, yy = grid64()
+    bx, by = func.ray_shoot(x, y, lens)
+    func.subtract_substructure(x, y, sub, bx, by)
+    n = 20000
+    kwargs = [{"theta_E": 1.1, "e1": 0.1, "e2": -0.05, "center_x": 0.05, "center_y": -0.02},
+              {"gamma1": 0.03, "gamma2": 0.01, "ra_0": 0.05, "dec_0": -0.02},
+              {"theta_E": 0.1, "center_x": 0.9, "center_y": 0.4},
+              {"theta_E": 0.05, "center_x": -0.3, "center_y": -1.0}]
+    rbx, rby = LensModel(["SIE", "SHEAR", "POINT_MASS", "POINT_MASS"]).ray_shooting(xx, yy,
+                                                                                    kwargs)
+    lx, ly = dense_line(0.2, 1.0, 0.4, -0.8, 0.6, xx, yy, n)
+    rbx, rby = rbx - lx, rby - ly
+    u = (xx + 0.8) * np.cos(0.4) + (yy - 0.6) * np.sin(0.4)
+    v = -(xx + 0.8) * np.sin(0.4) + (yy - 0.6) * np.cos(0.4)
+    ok = np.where(np.abs(u) <= 0.5, np.abs(v), np.hypot(np.abs(u) - 0.5, v)) > 0.01
+    err = np.hypot(bx[0].ravel() - rbx, by[0].ravel() - rby)
+    assert np.max(err[ok]) < 1e-4 * 1.1
+
+
+def test_masses_to_einstein_radii_match_astropy():
+    from astropy import units
+    from astropy.constants import G, M_sun, c
+    from astropy.cosmology import FlatLambdaCDM
+    cosmo = FlatLambdaCDM(H0=cosmology.H0, Om0=cosmology.OMEGA_M)
+    for z_l, z_s in ((0.5, 1.0), (0.2, 2.5), (1.0, 4.0)):
+        d_ls = (cosmo.comoving_distance(z_s) - cosmo.comoving_distance(z_l)) / (1 + z_s)  # flat
+        d = d_ls / (cosmo.angular_diameter_distance(z_l) * cosmo.angular_diameter_distance(z_s))
+        mass = np.array([1e6, 1e9, 3e10, 1e12])
+        ref = np.sqrt(4 * G * mass * M_sun / c ** 2 * d).to(units.dimensionless_unscaled).value
+        ours = cosmology.point_mass_einstein_radius(mass, z_l, z_s)
+        assert np.allclose(ours, ref * 206264.80624709636, rtol=1e-5)
+        assert cosmology.comoving_distance(z_s) == pytest.approx(
+            cosmo.comoving_distance(z_s).to(units.Mpc).value, rel=1e-10)
+    with pytest.raises(ValueError, match="z_lens"):
+        cosmology.point_mass_einstein_radius(1e10, 1.0, 0.5)
+
+
