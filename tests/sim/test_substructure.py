@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lensfind.config import experiment_from_dict, load_experiment
 from lensfind.sim import cosmology, func
+from lensfind.sim.config import SUBSTRUCTURE_CLASSES, SimConfig, SubstructurePriors
+from lensfind.validation import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SIZE, PIX = 64, 0.05
+CLASSES = ("no_sub", "cdm", "axion")
 
 
 def grid64():
@@ -145,3 +149,63 @@ def test_masses_to_einstein_radii_match_astropy():
         cosmology.point_mass_einstein_radius(1e10, 1.0, 0.5)
 
 
+
+# ------------------------------------------------------------------------------- config
+
+def test_defaults_are_off_and_valid():
+    sub = SimConfig().substructure
+    assert sub == SubstructurePriors() and sub.classes == () and not sub.enabled
+    on = SubstructurePriors(classes=CLASSES)
+    assert on.enabled and on.probabilities() == pytest.approx((1 / 3,) * 3)
+    assert set(SUBSTRUCTURE_CLASSES) == set(CLASSES)
+
+
+def test_substructure_table_from_toml(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text('[simulation]\n[simulation.substructure]\nclasses = ["no_sub", "cdm"]\n'
+                    'fractions = [0.25, 0.75]\nsubhalo_mass = [1e8, 1e10]\n')
+    sub = load_experiment(path).simulation.substructure
+    assert sub.classes == ("no_sub", "cdm") and sub.fractions == (0.25, 0.75)
+    assert sub.subhalo_mass == (1e8, 1e10)
+    assert sub.vortex_length == SubstructurePriors().vortex_length
+
+
+@pytest.mark.parametrize("table, pattern", [
+    ({"classes": ["no_sub", "wdm"]},
+     (r"simulation\.substructure\.classes = \('no_sub', 'wdm'\) is invalid: expected class names "
+      r"from 'no_sub', 'cdm', 'axion' \('wdm' is unknown\)")),
+    ({"classes": "cdm"}, r"simulation\.substructure\.classes = 'cdm' .*a list of class names"),
+    ({"classes": ["cdm", "axion", "cdm"]},
+     (r"simulation\.substructure\.classes = \('cdm', 'axion', 'cdm'\) .*each class once "
+      r"\('cdm' repeated\)")),
+    ({"subhalo_mass": [1e10, 1e9]},
+     r"simulation\.substructure\.subhalo_mass = \(10000000000\.0, 1000000000\.0\) .*low <= high"),
+    ({"vortex_length": [2.0, 0.5]}, r"simulation\.substructure\.vortex_length .*low <= high"),
+    ({"vortex_mass": [3e10, 1e10]}, r"simulation\.substructure\.vortex_mass .*low <= high"),
+    ({"subhalo_radius": [1.4, 0.6]}, r"simulation\.substructure\.subhalo_radius .*low <= high"),
+    ({"vortex_radius": [1.2, 0.8]}, r"simulation\.substructure\.vortex_radius .*low <= high"),
+    ({"vortices": [2, 1]}, r"simulation\.substructure\.vortices = \(2, 1\) .*low <= high"),
+    ({"vortex_length": [0.0, 1.0]}, r"simulation\.substructure\.vortex_length = 0\.0 .*\(0\.0"),
+    ({"classes": CLASSES, "fractions": [0.5, 0.3, 0.3]},
+     (r"simulation\.substructure\.fractions = \(0\.5, 0\.3, 0\.3\) is invalid: expected numbers "
+      r"summing to 1 \(they sum to 1\.1\)")),
+    ({"classes": CLASSES, "fractions": [0.5, 0.5]},
+     (r"simulation\.substructure\.fractions = \(0\.5, 0\.5\) is invalid: expected one number per "
+      r"class \(3 for classes")),
+    ({"fractions": [1.0]},
+     r"simulation\.substructure\.fractions = \(1\.0,\) .*one number per class \(0 for classes"),
+    ({"classes": CLASSES, "fractions": [1.2, -0.1, -0.1]},
+     r"simulation\.substructure\.fractions = 1\.2 .*\[0\.0, 1\.0\]"),
+    ({"z_lens": 1.0, "z_source": 0.5}, r"simulation\.substructure\.z_source = 0\.5 .*> z_lens"),
+    ({"subhalos": -1}, r"simulation\.substructure\.subhalos = -1"),
+    ({"cdm": 1}, r"simulation\.substructure: unknown setting\(s\) cdm"),
+])
+def test_bad_substructure_settings_are_refused(table, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        experiment_from_dict({"simulation": {"substructure": table}}, source="exp.toml")
+
+
+def test_fractions_summing_to_one_within_1e6_are_accepted():
+    sub = SubstructurePriors(classes=CLASSES, fractions=(0.2, 0.3, 0.5 + 5e-7))
+    assert sub.probabilities()[2] == pytest.approx(0.5)
+    assert sum(sub.probabilities()) == pytest.approx(1.0, abs=1e-12)
