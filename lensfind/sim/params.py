@@ -1,7 +1,9 @@
 """Registry of the parameters recorded for every simulated image: name -> (unit, description).
 
 Every name appears in ``SimBatch.params`` as a float32 array, NaN where it does not apply (e.g.
-the lens parameters of a non-lens). The lens parameters ``theta_e, e1, e2, center_x, center_y,
+the lens parameters of a non-lens), except :data:`SUBSTRUCTURE_PARAMS`, which appear only when
+``simulation.substructure.classes`` is non-empty (so sets without substructure keep their
+parameters). The lens parameters ``theta_e, e1, e2, center_x, center_y,
 magnification, g1, g2, snr`` are the regression targets; their names are fixed.
 """
 from __future__ import annotations
@@ -45,6 +47,15 @@ PARAMS: dict[str, tuple[str, str]] = {
     "exposure_time": ("s", "exposure time"),
     "sky": ("e-/pixel", "sky level subtracted from the image"),
     "background_rms": ("e-/pixel", "background noise: sqrt(sky + read_noise^2)"),
+    # dark-matter substructure of the lens (only with simulation.substructure.classes; NaN for
+    # non-lenses)
+    "substructure": ("", "substructure class: index into simulation.substructure.classes"),
+    "n_subhalos": ("", "number of CDM point-mass subhalos added to the lens"),
+    "n_vortices": ("", "number of axion vortices (line masses) added to the lens"),
+    "vortex_length": ("arcsec", "total length of the vortices (0 without)"),
+    "substructure_mass": ("M_sun", "total mass of the added subhalos and vortices"),
+    "substructure_mass_fraction": ("", "substructure_mass / host mass inside its Einstein "
+                                       "radius (sum of substructure theta_E^2 / theta_e^2)"),
 }
 
 #: what a regression head may predict: the lens parameters of :data:`PARAMS`
@@ -53,6 +64,9 @@ REGRESSION_TARGETS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnificat
 TABLE1_TARGETS = REGRESSION_TARGETS[:6]
 #: parameters of the lens, recorded as NaN for non-lenses
 LENS_PARAMS = REGRESSION_TARGETS + ("snr",)
+#: recorded only when the set has substructure classes (then NaN for non-lenses)
+SUBSTRUCTURE_PARAMS = ("substructure", "n_subhalos", "n_vortices", "vortex_length",
+                       "substructure_mass", "substructure_mass_fraction")
 
 
 def describe(name: str) -> str:

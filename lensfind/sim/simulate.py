@@ -5,7 +5,8 @@ Pipeline, vectorised over images (NumPy, float32; see :mod:`lensfind.sim.func` f
 1. draw every parameter of a block of images from the priors in :class:`SimConfig`;
 2. evaluate the surface brightness on the supersampled grid: lens light (Sersic or a real HST
    galaxy) at the image-plane positions and the source (Sersic or a real deep-field galaxy) at
-   the ray-shot positions ``beta = theta - alpha(theta)`` of the SIE + shear lens;
+   the ray-shot positions ``beta = theta - alpha(theta)`` of the SIE + shear lens (plus, with
+   ``simulation.substructure``, the lens's CDM subhalos or axion vortices);
 3. integrate over pixels (mean over sub-pixels), convolve with the PSF (Gaussian, Moffat or an
    image), add sky, Poisson shot noise and Gaussian read noise, subtract the sky;
 4. add cosmic rays, hot pixels and masked (zero) pixels.
@@ -14,7 +15,11 @@ Determinism: the systems are simulated in blocks of :data:`BLOCK` images; block 
 ``Generator(PCG64(SeedSequence(seed, spawn_key=(1, k))))`` and the class/kind of every system
 comes from ``SeedSequence(seed, spawn_key=(0,))``. Images therefore depend only on ``seed``, the
 config and their index: :func:`simulate` and any :func:`simulate_chunks` split give bit-identical
-arrays.
+arrays. Substructure (class and subhalos/vortices of every lens) is drawn from a stream of its
+own, ``SeedSequence(seed, spawn_key=(2, k))``, used only when ``simulation.substructure.classes``
+is non-empty: without it nothing changes, and with it the lenses, sources and non-lenses are
+drawn as without (only the lensed images, and the noise drawn on them, change).
+:func:`substructure_variants` renders one system once per class.
 """
 from __future__ import annotations
 
@@ -23,9 +28,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from lensfind.sim import func, observe, profiles
-from lensfind.sim.config import NEGATIVE_KINDS, SimConfig
-from lensfind.sim.params import PARAMS
+from lensfind.sim import cosmology, func, observe, profiles
+from lensfind.sim.config import NEGATIVE_KINDS, SUBSTRUCTURE_CLASSES, SimConfig
+from lensfind.sim.params import PARAMS, SUBSTRUCTURE_PARAMS
 from lensfind.sim.sources import (
     hdf_source_bank,
     hst_cutouts,
@@ -48,7 +53,8 @@ class SimBatch:
         labels: int8 ``(N,)``: 1 = lens, 0 = non-lens.
         kinds: str ``(N,)``: ``"lens"`` or a non-lens kind (:data:`KINDS`).
         system_id: int64 ``(N,)``: index of the system in the simulated set (unique).
-        params: name -> float32 ``(N,)`` for every name in :data:`lensfind.sim.params.PARAMS`,
+        params: name -> float32 ``(N,)`` for every name in :data:`lensfind.sim.params.PARAMS`
+            (:data:`~lensfind.sim.params.SUBSTRUCTURE_PARAMS` only with substructure classes),
             NaN where it does not apply.
     """
     images: np.ndarray
@@ -171,14 +177,23 @@ def _stamp_index(stamp_pick: np.ndarray, bank) -> np.ndarray:
 
 
 class _Block:
-    """Parameters and pixel images (electrons per pixel) of one block of systems."""
-    def __init__(self, config: SimConfig, rng: np.random.Generator, kinds: np.ndarray):
+    """Parameters and pixel images (electrons per pixel) of one block of systems.
+
+    ``sub_rng`` (substructure draws) is set when the config has substructure classes;
+    ``force_class`` (an index into them, for :func:`substructure_variants`) overrides the drawn
+    class of every lens."""
+    def __init__(self, config: SimConfig, rng: np.random.Generator, kinds: np.ndarray,
+                 sub_rng: np.random.Generator | None = None, force_class: int | None = None):
         self.config = config
         self.rng = rng
+        self.sub_rng = sub_rng
+        self.force_class = force_class
         self.kinds = kinds
         self.n_images = kinds.size
         size = config.size
-        self.params = {name: np.full(self.n_images, np.nan) for name in PARAMS}
+        with_sub = config.substructure.enabled
+        self.params = {name: np.full(self.n_images, np.nan) for name in PARAMS
+                       if with_sub or name not in SUBSTRUCTURE_PARAMS}
         self.pre_psf = np.zeros((self.n_images, size, size), np.float32)
         self.post_psf = np.zeros((self.n_images, size, size), np.float32)  # already convolved
         self.lensed_sources = {}   # row -> lensed source alone, pre-PSF (for the S/N)
@@ -352,11 +367,90 @@ def _draw_source_position(rng: np.random.Generator, source_priors, mass: dict):
             mass["center_y"] + radius * np.sin(angle))
 
 
+def _power_law(u: np.ndarray, bounds, slope: float) -> np.ndarray:
+    """Inverse CDF of ``p(m) ~ m^slope`` on ``bounds = (low, high)`` at uniform ``u``."""
+    low, high = (float(b) for b in bounds)
+    a = slope + 1.0
+    if abs(a) < 1e-9:
+        return low * (high / low) ** u
+    return (low ** a + u * (high ** a - low ** a)) ** (1.0 / a)
+
+
+def _annulus(rng: np.random.Generator, bounds, theta_e: np.ndarray, shape) -> tuple:
+    """Offsets [arcsec] area-uniform in the annulus ``bounds`` (Einstein radii): radius draws
+    then angle draws, each of ``shape = (count, k)``."""
+    inner, outer = bounds
+    radius = theta_e[:, None] * np.sqrt(rng.uniform(inner ** 2, outer ** 2, shape))
+    angle = rng.uniform(0, 2 * np.pi, shape)
+    return radius * np.cos(angle), radius * np.sin(angle)
+
+
+def _draw_substructure(block: _Block, rows: np.ndarray, mass: dict) -> dict:
+    """Class, subhalos and vortices of the lenses ``rows`` (``simulation.substructure``) from
+    ``block.sub_rng``, recorded in the substructure params; returns the ``(count, K)`` arrays of
+    :func:`lensfind.sim.func.substructure_deflection` (zero Einstein radius where a lens's
+    class adds nothing). Everything is drawn for every lens whatever its class, so the class
+    only decides what is added."""
+    priors, rng, count = block.config.substructure, block.sub_rng, rows.size
+    classes = priors.classes
+    klass = rng.choice(len(classes), size=count, p=np.asarray(priors.probabilities()))
+    if block.force_class is not None:
+        klass = np.full(count, int(block.force_class))
+    adds = [SUBSTRUCTURE_CLASSES[name] for name in classes]
+    with_subhalos = np.array([("subhalos" in adds[c]) for c in klass], dtype=bool)
+    with_vortices = np.array([("vortices" in adds[c]) for c in klass], dtype=bool)
+    theta_e = mass["theta_e"]
+    z = (priors.z_lens, priors.z_source)
+    # CDM subhalos: Poisson number, masses from the power law, area-uniform in the annulus
+    n_sub = rng.poisson(priors.subhalos, count)
+    k = int(n_sub.max()) if count else 0
+    sub_mass = _power_law(rng.random((count, k)), priors.subhalo_mass, priors.subhalo_slope)
+    dx, dy = _annulus(rng, priors.subhalo_radius, theta_e, (count, k))
+    present = (np.arange(k) < n_sub[:, None]) & with_subhalos[:, None]
+    sub_mass = np.where(present, sub_mass, 0.0)
+    point_theta = cosmology.point_mass_einstein_radius(sub_mass, *z)
+    # axion vortices: uniform segments near the ring, uniform orientation
+    n_vort = rng.integers(priors.vortices[0], priors.vortices[1] + 1, count)
+    kv = priors.vortices[1]
+    vort_mass = rng.uniform(*priors.vortex_mass, (count, kv))
+    length = rng.uniform(*priors.vortex_length, (count, kv))
+    vx, vy = _annulus(rng, priors.vortex_radius, theta_e, (count, kv))
+    orientation = rng.uniform(0, np.pi, (count, kv))
+    present_v = (np.arange(kv) < n_vort[:, None]) & with_vortices[:, None]
+    vort_mass = np.where(present_v, vort_mass, 0.0)
+    line_theta = cosmology.point_mass_einstein_radius(vort_mass, *z)
+
+    params = block.params
+    params["substructure"][rows] = klass
+    params["n_subhalos"][rows] = present.sum(axis=1)
+    params["n_vortices"][rows] = present_v.sum(axis=1)
+    params["vortex_length"][rows] = np.where(present_v, length, 0.0).sum(axis=1)
+    params["substructure_mass"][rows] = sub_mass.sum(axis=1) + vort_mass.sum(axis=1)
+    params["substructure_mass_fraction"][rows] = (
+        (point_theta ** 2).sum(axis=1) + (line_theta ** 2).sum(axis=1)) / theta_e ** 2
+    cx, cy = mass["center_x"][:, None], mass["center_y"][:, None]
+    return {"point_theta_e": point_theta, "point_x": cx + dx, "point_y": cy + dy,
+            "line_theta_e": line_theta, "line_length": length, "line_angle": orientation,
+            "line_x": cx + vx, "line_y": cy + vy}
+
+
+def _substructure_part(sub: dict, chunk: slice) -> dict:
+    """The rows ``chunk`` of ``sub``, without the columns that add nothing to any of them."""
+    part = {}
+    for family in ("point", "line"):
+        names = [name for name in sub if name.startswith(family + "_")]
+        keep = np.flatnonzero((sub[f"{family}_theta_e"][chunk] > 0).any(axis=0))
+        part.update({name: sub[name][chunk][:, keep] for name in names})
+    return part
+
+
 def _render_lensed_source(block: _Block, rows: np.ndarray, mass: dict, source: dict,
-                          sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+                          sx: np.ndarray, sy: np.ndarray, sub: dict | None = None) -> np.ndarray:
     """Keep the lensed image of every source (e- per pixel, pre-PSF) in
     ``block.lensed_sources``; returns the magnification: lensed flux in the cutout (before the
-    PSF) / unlensed total flux (exact: the Sersic integral or the unit-sum stamp times flux)."""
+    PSF) / unlensed total flux (exact: the Sersic integral or the unit-sum stamp times flux).
+    ``sub`` (from :func:`_draw_substructure`) adds substructure to the deflection: every lens
+    then takes the general ray-shooting path, with or without substructure of its own."""
     count = rows.size
     magnification = np.empty(count)
     ray = func.lensed_setup(mass, {"center_x": sx, "center_y": sy, "e1": source["e1"],
@@ -367,7 +461,8 @@ def _render_lensed_source(block: _Block, rows: np.ndarray, mass: dict, source: d
                                    source["r"], source["n"])
     for chunk in _chunks(count, RENDER):
         k = chunk.stop - chunk.start
-        if not source["real"][chunk].any():   # fast path: ray-shoot straight into the source frame
+        fast = sub is None and not source["real"][chunk].any()
+        if fast:   # ray-shoot straight into the source frame
             r2 = func.lensed_radius2(block.x, block.y, work=block.work,
                                      out=block.scratch("sb", k),
                                      setup={key: v[chunk] for key, v in ray.items()})
@@ -376,6 +471,9 @@ def _render_lensed_source(block: _Block, rows: np.ndarray, mass: dict, source: d
             bx, by = func.ray_shoot(block.x, block.y, {key: v[chunk] for key, v in mass.items()},
                                     sx[chunk], sy[chunk], work=block.work,
                                     out=(block.scratch("bx", k), block.scratch("by", k)))
+            if sub is not None:
+                func.subtract_substructure(block.x, block.y, _substructure_part(sub, chunk),
+                                           bx, by)
             brightness = _source_brightness(bx, by, source, chunk, None, None,
                                             out=block.scratch("sb", k), work=block.work)
         image = block.pixelate(brightness).copy()
@@ -401,9 +499,10 @@ def _lenses(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     params["source_n_sersic"][rows] = np.where(source["real"], np.nan, source["n"])
     params["source_e1"][rows], params["source_e2"][rows] = source["e1"], source["e2"]
     params["source_real"][rows] = source["real"]
+    sub = _draw_substructure(block, rows, mass) if config.substructure.enabled else None
 
     _render_galaxy(block, rows, galaxy)
-    magnification = _render_lensed_source(block, rows, mass, source, sx, sy)
+    magnification = _render_lensed_source(block, rows, mass, source, sx, sy, sub)
     params["magnification"][rows] = magnification
     params["lensed_source_mag"][rows] = (source["mag"]
                                          - 2.5 * np.log10(np.maximum(magnification, 1e-30)))
@@ -673,12 +772,17 @@ def _convolve(block: _Block, fwhm: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return signal, source_rows, sources
 
 
-def _simulate_block(config: SimConfig, seed: int, block_index: int,
-                    kinds: np.ndarray) -> SimBatch:
+def _stream(seed: int, *key: int) -> np.random.Generator:
+    """The random stream ``SeedSequence(seed, spawn_key=key)``."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def _simulate_block(config: SimConfig, seed: int, block_index: int, kinds: np.ndarray,
+                    force_class: int | None = None) -> SimBatch:
     """The systems ``kinds`` of block ``block_index`` (see the module docstring)."""
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed,
-                                                                      spawn_key=(1, block_index))))
-    block = _Block(config, rng, kinds)
+    rng = _stream(seed, 1, block_index)
+    sub_rng = _stream(seed, 2, block_index) if config.substructure.enabled else None
+    block = _Block(config, rng, kinds, sub_rng, force_class)
     noise = config.noise
     n_images = kinds.size
     exposure, sky, fwhm = _draw_conditions(block)
@@ -712,6 +816,12 @@ def _simulate_block(config: SimConfig, seed: int, block_index: int,
 # public API
 
 
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed = {seed!r} is invalid: expected an integer >= 0")
+    return int(seed)
+
+
 def simulate_chunks(config: SimConfig, *, seed: int, chunk_size: int = 256,
                     n_lenses: int | None = None,
                     n_nonlenses: int | None = None) -> Iterator[SimBatch]:
@@ -722,14 +832,13 @@ def simulate_chunks(config: SimConfig, *, seed: int, chunk_size: int = 256,
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
             or chunk_size < 1:
         raise ValueError(f"chunk_size = {chunk_size!r} is invalid: expected an integer >= 1")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed = {seed!r} is invalid: expected an integer >= 0")
-    kinds = plan(config, int(seed), n_lenses, n_nonlenses)
+    seed = _check_seed(seed)
+    kinds = plan(config, seed, n_lenses, n_nonlenses)
     total = kinds.size
     pending: list[SimBatch] = []
     n_pending = 0
     for block_index, rows in enumerate(_chunks(total, BLOCK)):
-        batch = _simulate_block(config, int(seed), block_index, kinds[rows])
+        batch = _simulate_block(config, seed, block_index, kinds[rows])
         batch.system_id = np.arange(rows.start, rows.stop, dtype=np.int64)
         pending.append(batch)
         n_pending += len(batch)
@@ -750,3 +859,31 @@ def simulate(config: SimConfig, *, seed: int, n_lenses: int | None = None,
     chunks = list(simulate_chunks(config, seed=seed, chunk_size=BLOCK, n_lenses=n_lenses,
                                   n_nonlenses=n_nonlenses))
     return SimBatch.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def substructure_variants(config: SimConfig, seed: int, *,
+                          noise: bool = True) -> dict[str, np.ndarray]:
+    """One lens rendered once per substructure class, for figures of what substructure does.
+
+    The system is the first lens of ``simulate(config, seed=seed, n_lenses=1, n_nonlenses=0)``:
+    the same lens, source and subhalo/vortex draws for every class (the class only decides what
+    is added). Classes are ``config.substructure.classes``, or every class of
+    :data:`~lensfind.sim.config.SUBSTRUCTURE_CLASSES` when those are empty. With ``noise=True``
+    each image is exactly what :func:`simulate` gives that lens when it draws that class (the
+    noise is largely shared between classes: the same Gaussian draws, but the exact Poisson
+    draws of faint pixels depend on the counts); ``noise=False`` switches noise and detector
+    artifacts off, so that differences between the images are the substructure alone.
+
+    Returns ``{class name: image}``, float32 ``(size, size)`` in electrons, in class order.
+    """
+    seed = _check_seed(seed)
+    if not config.substructure.enabled:
+        config = config.replace(substructure={"classes": tuple(SUBSTRUCTURE_CLASSES),
+                                              "fractions": ()})
+    if not noise:
+        config = config.replace(noise={"enabled": False},
+                                artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0,
+                                           "mask_probability": 0.0})
+    kinds = plan(config, seed, 1, 0)
+    return {name: _simulate_block(config, seed, 0, kinds, force_class=index).images[0]
+            for index, name in enumerate(config.substructure.classes)}

@@ -8,12 +8,23 @@ import pytest
 from lensfind.config import experiment_from_dict, load_experiment
 from lensfind.sim import cosmology, func
 from lensfind.sim.config import SUBSTRUCTURE_CLASSES, SimConfig, SubstructurePriors
+from lensfind.sim.params import PARAMS, SUBSTRUCTURE_PARAMS, describe
+from lensfind.sim.simulate import (
+    BLOCK,
+    SimBatch,
+    simulate,
+    simulate_chunks,
+    substructure_variants,
+)
 from lensfind.validation import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SIZE, PIX = 64, 0.05
 CLASSES = ("no_sub", "cdm", "axion")
+SMALL = SimConfig(size=40, pixel_scale=0.08, supersampling=2, n_lenses=12, n_nonlenses=6)
+QUIET = {"noise": {"enabled": False}, "field_galaxies": 0.0,
+         "artifacts": {"cosmic_rays": 0.0, "hot_pixels": 0.0, "mask_probability": 0.0}}
 
 
 def grid64():
@@ -149,7 +160,6 @@ def test_masses_to_einstein_radii_match_astropy():
         cosmology.point_mass_einstein_radius(1e10, 1.0, 0.5)
 
 
-
 # ------------------------------------------------------------------------------- config
 
 def test_defaults_are_off_and_valid():
@@ -209,3 +219,102 @@ def test_fractions_summing_to_one_within_1e6_are_accepted():
     sub = SubstructurePriors(classes=CLASSES, fractions=(0.2, 0.3, 0.5 + 5e-7))
     assert sub.probabilities()[2] == pytest.approx(0.5)
     assert sum(sub.probabilities()) == pytest.approx(1.0, abs=1e-12)
+    b = simulate(SMALL.replace(substructure=sub), seed=1, n_lenses=3, n_nonlenses=0)
+    assert np.all(np.isfinite(b.params["substructure"]))
+
+
+# ------------------------------------------------------------------------------- simulator
+
+def test_off_is_the_default_and_records_no_substructure_params():
+    base = simulate(SMALL, seed=3)
+    explicit = simulate(SMALL.replace(substructure=SubstructurePriors(classes=(), fractions=())),
+                        seed=3)
+    assert explicit.images.tobytes() == base.images.tobytes()
+    assert set(base.params) == set(PARAMS) - set(SUBSTRUCTURE_PARAMS)
+    for name in base.params:
+        assert explicit.params[name].tobytes() == base.params[name].tobytes(), name
+
+
+def test_classes_fractions_and_params():
+    cfg = SimConfig(size=24, pixel_scale=0.12, supersampling=1).replace(
+        substructure={"classes": CLASSES, "fractions": (0.5, 0.3, 0.2)})
+    b = simulate(cfg, seed=5, n_lenses=400, n_nonlenses=40)
+    assert set(b.params) == set(PARAMS)
+    lens = b.labels == 1
+    for name in SUBSTRUCTURE_PARAMS:
+        assert np.all(np.isnan(b.params[name][~lens])), name
+        assert np.all(np.isfinite(b.params[name][lens])), name
+    klass = b.params["substructure"][lens].astype(int)
+    share = np.bincount(klass, minlength=3) / lens.sum()
+    assert np.allclose(share, (0.5, 0.3, 0.2), atol=0.07)     # ~3 sigma for 400 draws
+    n_sub, n_vort = b.params["n_subhalos"][lens], b.params["n_vortices"][lens]
+    assert np.all(n_sub[klass != 1] == 0) and np.all(n_vort[klass != 2] == 0)
+    assert n_sub[klass == 1].mean() == pytest.approx(cfg.substructure.subhalos, rel=0.2)
+    assert np.all(n_vort[klass == 2] == 1)
+    length = b.params["vortex_length"][lens]
+    assert np.all((length[klass == 2] >= 0.6) & (length[klass == 2] <= 2.0))
+    mass, frac = b.params["substructure_mass"][lens], b.params["substructure_mass_fraction"][lens]
+    assert np.all(mass[klass == 0] == 0) and np.all(frac[klass == 0] == 0)
+    assert np.all((mass[klass == 2] >= 1e10) & (mass[klass == 2] <= 3e10))
+    # the fraction is the mass over the host's mass inside its Einstein radius
+    host = (b.params["theta_e"][lens] / cosmology.point_mass_einstein_radius(1e12, 0.5, 1.0)) ** 2
+    assert np.allclose(frac[klass > 0], mass[klass > 0] / (1e12 * host[klass > 0]), rtol=1e-4)
+    assert describe("substructure_mass").startswith("substructure_mass [M_sun]")
+
+
+def test_substructure_changes_only_the_lensed_sources():
+    quiet = SMALL.replace(**QUIET)
+    off = simulate(quiet, seed=2)
+    on = simulate(quiet.replace(substructure={"classes": CLASSES}), seed=2)
+    lens = off.labels == 1
+    assert np.array_equal(on.kinds, off.kinds)
+    assert on.images[~lens].tobytes() == off.images[~lens].tobytes()
+    for name in off.params:
+        if name not in ("magnification", "lensed_source_mag"):
+            assert np.array_equal(on.params[name], off.params[name], equal_nan=True), name
+    klass = on.params["substructure"]
+    plain = lens & (klass == 0)
+    assert plain.any() and (lens & (klass > 0)).any()
+    # no_sub lenses: the same image (another ray-shooting path: float32 rounding only)
+    assert np.allclose(on.images[plain], off.images[plain], rtol=1e-4,
+                       atol=1e-4 * off.images[plain].max())
+    for row in np.flatnonzero(lens & (klass > 0)):
+        assert np.abs(on.images[row] - off.images[row]).max() > 1e-3 * off.images[row].max()
+
+
+def test_chunks_with_substructure_are_bit_identical():
+    cfg = SimConfig(size=16, supersampling=1, n_lenses=BLOCK, n_nonlenses=BLOCK // 2 + 3).replace(
+        substructure={"classes": CLASSES})
+    whole = simulate(cfg, seed=3)
+    parts = SimBatch.concatenate(list(simulate_chunks(cfg, seed=3, chunk_size=37)))
+    assert parts.images.tobytes() == whole.images.tobytes()
+    for name in whole.params:
+        assert parts.params[name].tobytes() == whole.params[name].tobytes(), name
+
+
+def test_variants_render_one_lens_per_class():
+    cfg = SimConfig(size=SIZE, pixel_scale=PIX, supersampling=2).replace(
+        substructure={"classes": CLASSES})
+    clean = substructure_variants(cfg, 4, noise=False)
+    assert list(clean) == list(CLASSES)
+    for image in clean.values():
+        assert image.shape == (SIZE, SIZE) and image.dtype == np.float32
+    peak = clean["no_sub"].max()
+    for name in ("cdm", "axion"):
+        assert np.abs(clean[name] - clean["no_sub"]).max() > 0.02 * peak, name
+    # with noise: exactly what simulate gives that lens for the class it draws
+    noisy = substructure_variants(cfg, 4)
+    one = simulate(cfg, seed=4, n_lenses=1, n_nonlenses=0)
+    drawn = CLASSES[int(one.params["substructure"][0])]
+    assert noisy[drawn].tobytes() == one.images[0].tobytes()
+    # without classes in the config: every registry class, same lens as with them
+    every = substructure_variants(SimConfig(size=SIZE, pixel_scale=PIX, supersampling=2), 4,
+                                  noise=False)
+    assert list(every) == list(SUBSTRUCTURE_CLASSES)
+    assert every["axion"].tobytes() == clean["axion"].tobytes()
+    only = substructure_variants(cfg.replace(substructure={"classes": ("axion", "no_sub")}), 4,
+                                 noise=False)
+    assert list(only) == ["axion", "no_sub"]
+    assert only["axion"].tobytes() == clean["axion"].tobytes()
+    with pytest.raises(ValueError, match="seed"):
+        substructure_variants(cfg, -1)
