@@ -8,7 +8,11 @@ Public API:
   :class:`~lensfind.sim.simulate.SimBatch` (images in electrons, labels, kinds, system ids,
   parameters); bit-identical for a given seed however the set is chunked.
 * :data:`lensfind.sim.params.PARAMS` -- name -> (unit, description) of every recorded parameter.
-* :mod:`lensfind.sim.func` (lensing, conventions), :mod:`~lensfind.sim.profiles` (light),
+* ``[simulation.substructure]`` (:class:`~lensfind.sim.config.SubstructurePriors`, off by
+  default): dark-matter substructure classes of the lenses (no_sub, cdm subhalos, axion
+  vortices); :func:`~lensfind.sim.simulate.substructure_variants` renders one lens per class.
+* :mod:`lensfind.sim.func` (lensing, conventions), :mod:`~lensfind.sim.cosmology` (masses to
+  Einstein radii), :mod:`~lensfind.sim.profiles` (light),
   :mod:`~lensfind.sim.observe` (PSF, noise, artifacts), :mod:`~lensfind.sim.sources` (real
   galaxies from images shipped in mgefit and scikit-image).
 """

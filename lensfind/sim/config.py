@@ -581,7 +581,8 @@ class SubstructurePriors:
     0.5" one: the fraction goes as 1 / theta_e^2), and subhalos and vortices lie near the
     Einstein ring, where they perturb the arcs; vortices are 1e10-3e10 M_sun. On 20 noiseless
     64 x 64 systems (0.05"/pixel) the RMS of cdm - no_sub and axion - no_sub is a median 4% of
-    the arc's peak (max |difference| ~50-60% of it), about twice a DeepLense-like setting.
+    the arc's peak (the largest |difference| about half of it), 1.5-2 times that of a
+    DeepLense-like setting.
     Whether a CNN can learn the classes depends as much on the rest of ``[simulation]``: with
     bright (20-21 mag) sources a small CNN separates them well above chance from 600 images in
     a minute of CPU, with the default faint sources (22-25.5 mag) it does not.
