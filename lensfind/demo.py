@@ -16,7 +16,9 @@ from typing import Any
 from lensfind.config import load_experiment
 from lensfind.data.build import load_dataset
 from lensfind.data.gallery import plot_gallery
+from lensfind.data.substructure_gallery import plot_substructure_variants
 from lensfind.score.runner import ScoreOptions, score_candidates
+from lensfind.sim.simulate import substructure_variants
 from lensfind.train.cv import run_cv
 from lensfind.tune.run import format_summary, tune_demo
 
@@ -70,6 +72,18 @@ def stage_regress(state: DemoState) -> list[str]:
         f"plot: {p}" for p in plots]
 
 
+def stage_substructure(state: DemoState) -> list[str]:
+    """Dark-matter substructure: one lens and source per row, as no_sub, cdm (subhalos) and
+    axion (a vortex), with the residuals against the smooth lens."""
+    exp = load_experiment(EXPERIMENTS / "cv-substructure.toml", small=True)
+    systems = [substructure_variants(exp.simulation, seed=exp.seed + i, noise=False)
+               for i in range(3)]
+    gallery = plot_substructure_variants(
+        systems, state.out / "substructure_gallery.png",
+        title="one lens and source per row: each class, and its residual against no_sub")
+    return [f"gallery: {gallery}"]
+
+
 def stage_tune(state: DemoState) -> list[str]:
     """Three Optuna trials over the dropout rates, in an SQLite study the dashboard opens."""
     exp, dataset = state.results["find"]
@@ -95,6 +109,7 @@ STAGES: dict[str, Callable[[DemoState], list[str]]] = {
     "simulate": stage_simulate,
     "find": stage_find,
     "regress": stage_regress,
+    "substructure": stage_substructure,
     "tune": stage_tune,
     "score": stage_score,
 }

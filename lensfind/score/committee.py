@@ -92,7 +92,7 @@ def load_member(run_dir: str | Path) -> Member:
     task = get_task(exp.experiment.task)
     head = exp.model.head
     try:
-        targets = tuple(task.member_targets(models, head))
+        targets = tuple(task.member_targets(exp, models))
     except ValueError as err:
         raise ModelDirError(f"--model {run_dir}: {err}") from None
     files = []

@@ -9,10 +9,12 @@ from __future__ import annotations
 from lensfind.tasks.base import FoldContext, Task
 from lensfind.tasks.classify import ClassifyTask
 from lensfind.tasks.regress import RegressTask
+from lensfind.tasks.substructure import SubstructureTask
 from lensfind.validation import lookup
 
 #: task name -> Task
-TASKS: dict[str, Task] = {task.name: task for task in (ClassifyTask(), RegressTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (ClassifyTask(), RegressTask(),
+                                                        SubstructureTask())}
 
 
 def get_task(name: str) -> Task:

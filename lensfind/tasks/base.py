@@ -130,8 +130,9 @@ class Task:
         return {}
 
     # ---------------------------------------------------------------------------- scoring
-    def member_targets(self, models: Sequence[Any], head: str) -> tuple[str, ...]:
-        """Check the fold models of a scoring member; return its target names (may be empty).
+    def member_targets(self, exp, models: Sequence[Any]) -> tuple[str, ...]:
+        """Check the fold models of a scoring member (a run of experiment ``exp``); return the
+        names its columns are made of (targets, classes; may be empty).
 
         Raises:
             ValueError: a model whose outputs do not fit this task (the message says why).

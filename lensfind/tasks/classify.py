@@ -82,7 +82,7 @@ class ClassifyTask(Task):
         return [path]
 
     # ---------------------------------------------------------------------------- scoring
-    def member_targets(self, models, head):
+    def member_targets(self, exp, models):
         for k, model in enumerate(models):
             width = model.output_shape[-1]
             if width != 2:

@@ -467,7 +467,8 @@ class RegressTask(Task):
         return out
 
     # ---------------------------------------------------------------------------- scoring
-    def member_targets(self, models, head):
+    def member_targets(self, exp, models):
+        head = exp.model.head
         names = {tuple(target_scaling(model)[0]) for model in models}
         if len(names) != 1:
             raise ValueError(f"the fold models predict different parameters {sorted(names)}; "

@@ -106,6 +106,11 @@ BACKBONES: dict[str, BackboneSpec] = {
         builder=baselines.lensflow, preprocess="unit", min_size=baselines.LENSFLOW_MIN_SIZE,
         default_size=100, pretrained=False, stem=False, keras_name="LensFlow (thesis Table 3-1)",
         description="3 conv + tanh, 3 dense, from scratch"),
+    "small_cnn": BackboneSpec(
+        builder=baselines.small_cnn, preprocess="unit", min_size=baselines.SMALL_CNN_MIN_SIZE,
+        default_size=100, pretrained=False, stem=False,
+        keras_name="small CNN (DeepLense substructure study's reference)",
+        description="4 conv 3x3 + ReLU + max-pool, 0.4M parameters, from scratch"),
     "alexnet_bn": BackboneSpec(
         builder=baselines.alexnet_bn, preprocess="unit", min_size=baselines.ALEXNET_MIN_SIZE,
         default_size=100, pretrained=False, stem=False,

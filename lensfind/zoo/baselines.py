@@ -15,6 +15,12 @@
   10      softmax             2 (the head)
   ======  ==================  ==========================
 
+* :func:`small_cnn` -- a 0.5M-parameter CNN, the DeepLense substructure study's "small CNN"
+  reference (its exact layers are not given; this is the usual modern small CNN): four blocks of
+  3x3 convolution (32, 64, 128, 256 filters, same padding) + ReLU + 2x2 max-pool, returning the
+  last feature map (the head pools it). No batch norm: with a few hundred training steps its
+  moving statistics had not settled and validation predictions collapsed (measured).
+
 * :func:`alexnet_bn` -- the AlexNet of the covariance paper (Sorscher, Wagner-Carena & Carena,
   Fig. 2): AlexNet (Krizhevsky et al. 2012: conv 96@11x11/4, pool, conv 256@5x5, pool,
   conv 384@3x3, 384@3x3, 256@3x3, pool, dense 4096, 4096) with dropout before each convolution
@@ -22,7 +28,7 @@
   :class:`~lensfind.zoo.layers.MCDropout` with rate ``ModelConfig.conv_dropout`` (the paper's
   best rate is 0.03) so that the whole network can be sampled with Monte-Carlo dropout.
 
-Both take the normalised 1-channel cutout directly (no upsampling stem) and return the last
+All three take the normalised 1-channel cutout directly (no upsampling stem) and return the last
 dense layer's activations; the head of :mod:`lensfind.zoo.heads` adds the output layer. With
 ``ModelConfig(dense_units=0, pool_dropout=0.0)`` the classifier head is a bare 2-way softmax,
 which makes ``lensflow`` exactly Table 3-1.
@@ -35,6 +41,7 @@ from lensfind.zoo.layers import MCDropout
 
 #: Smallest input side each baseline accepts (every pooled map keeps at least 1 pixel).
 LENSFLOW_MIN_SIZE = 36
+SMALL_CNN_MIN_SIZE = 32
 ALEXNET_MIN_SIZE = 67
 
 
@@ -58,6 +65,27 @@ def lensflow(*, input_shape, weights=None, config=None, name: str = "lensflow") 
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate((1000, 800, 600), start=1):
         x = keras.layers.Dense(units, activation="relu", name=f"fc{i}")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def small_cnn(*, input_shape, weights=None, config=None, name: str = "small_cnn") -> keras.Model:
+    """Four conv (3x3, same) + ReLU + max-pool blocks of 32, 64, 128, 256 filters.
+
+    Args:
+        input_shape: ``(H, W, C)``, at least 32x32.
+        weights: must be ``None``; local weights files are loaded by the caller.
+        config: unused.
+        name: model name.
+    """
+    del config
+    if weights is not None:
+        raise ValueError("small_cnn has no pretrained weights to download")
+    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
+    x = inputs
+    for i, filters in enumerate((32, 64, 128, 256), start=1):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
+                                name=f"conv{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
     return keras.Model(inputs, x, name=name)
 
 

@@ -10,8 +10,10 @@ from lensfind.validation import check_choice, check_range, fail
 
 REGIMES = ("frozen", "finetune", "random")
 CLASSIFIER_HEADS = ("classifier",)
-#: names of ``lensfind.zoo.heads.HEADS`` (derived here so configs are checked without Keras)
-HEAD_KINDS = CLASSIFIER_HEADS + REGRESSION_HEADS
+#: K-way softmax heads (K = the task's number of classes)
+MULTICLASS_HEADS = ("softmax",)
+#: names of ``lensfind.zoo.heads.HEADS`` (a test keeps the two equal)
+HEAD_KINDS = CLASSIFIER_HEADS + MULTICLASS_HEADS + REGRESSION_HEADS
 #: optimiser name -> (Keras optimizer class, fixed arguments); ``train.optimizer`` picks one
 OPTIMIZERS: dict[str, tuple[str, dict]] = {
     "adam": ("Adam", {}),
@@ -49,7 +51,8 @@ class ModelConfig:
         dense_dropout: dropout rate after the dense + batch-norm block.
         conv_dropout: dropout rate before each layer of the ``alexnet_bn`` baseline (0.03 in
             the covariance paper).
-        head: ``"classifier"`` (2-way softmax), ``"mvn_full"``, ``"mvn_diag"`` or ``"mse"``.
+        head: ``"classifier"`` (2-way softmax, lens finding), ``"softmax"`` (one output per class
+            of a K-class task), ``"mvn_full"``, ``"mvn_diag"`` or ``"mse"``.
         targets: lens parameters predicted by regression heads, names from the simulator.
     """
 

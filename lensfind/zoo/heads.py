@@ -1,7 +1,8 @@
 """The head registry: what sits on the backbone's features, and how it is trained.
 
 ``HEADS`` maps a name (``ModelConfig.head``) to a :class:`~lensfind.zoo.trunk.HeadSpec`:
-``"classifier"`` (lens / non-lens, 2-way softmax, defined here) and the regression heads
+``"classifier"`` (lens / non-lens, 2-way softmax, defined here), ``"softmax"`` (K classes, K given
+as ``n_targets``, defined here) and the regression heads
 ``"mvn_full"``, ``"mvn_diag"``, ``"mse"`` (:mod:`lensfind.zoo.regression_heads`). Its keys are
 :data:`lensfind.zoo.config.HEAD_KINDS` (a test keeps them equal). A head is added like this::
 
@@ -44,6 +45,12 @@ def _classifier(features, n_targets, config: ModelConfig):
     return keras.layers.Dense(2, activation="softmax", dtype="float32", name="head_output")(x)
 
 
+def _softmax(features, n_targets, config: ModelConfig):
+    x = head_trunk(features, config)
+    return keras.layers.Dense(int(n_targets), activation="softmax", dtype="float32",
+                              name="head_output")(x)
+
+
 #: name -> spec; ``ModelConfig.head`` picks one.
 HEADS: dict[str, HeadSpec] = {
     "classifier": HeadSpec(
@@ -53,5 +60,12 @@ HEADS: dict[str, HeadSpec] = {
         metrics=lambda n_targets: [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
                                    LensAUC(name="auc")],
         description="P(non-lens), P(lens): 2-way softmax on integer labels (1 = lens)"),
+    "softmax": HeadSpec(
+        builder=_softmax,
+        n_outputs=lambda n_targets: int(n_targets),
+        loss=lambda n_targets: keras.losses.SparseCategoricalCrossentropy(),
+        metrics=lambda n_targets: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        needs_targets=True,
+        description="P(class k), k = 0..K-1: K-way softmax on integer class labels"),
     **REGRESSION_HEAD_SPECS,
 }

@@ -14,9 +14,9 @@ TASK = TASKS["classify"]
 
 def test_registry_lookup_names_the_known_tasks():
     assert get_task("classify") is TASK
-    with pytest.raises(ValueError, match="unknown experiment.task 'substructure': expected one "
-                                         "of classify, regress"):
-        get_task("substructure")
+    with pytest.raises(ValueError, match="unknown experiment.task 'lens_finding': expected one "
+                                         "of classify, regress, substructure"):
+        get_task("lens_finding")
 
 
 def test_labels_other_than_0_and_1_are_refused():
@@ -41,4 +41,4 @@ def test_member_and_committee_scores():
 def test_a_model_with_other_outputs_is_refused():
     model = SimpleNamespace(output_shape=(None, 3))
     with pytest.raises(ValueError, match="classifier fold model 0 has 3 outputs; expected 2"):
-        TASK.member_targets([model], "classifier")
+        TASK.member_targets(None, [model])
