@@ -45,6 +45,22 @@ SMALL_CNN_MIN_SIZE = 32
 ALEXNET_MIN_SIZE = 67
 
 
+def _input(name: str, input_shape, weights):
+    """The model input; refuses a weights download (baselines have none)."""
+    if weights is not None:
+        raise ValueError(f"{name} has no pretrained weights to download")
+    return keras.Input(shape=input_shape, name=f"{name}_input")
+
+
+def _conv_pool(x, filters, *, kernel: int, activation: str, padding: str):
+    """A ``Conv2D`` + 2x2 max-pool per entry of ``filters`` (layers ``conv<i>``, ``pool<i>``)."""
+    for i, n in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(n, kernel, padding=padding, activation=activation,
+                                name=f"conv{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    return x
+
+
 def lensflow(*, input_shape, weights=None, config=None, name: str = "lensflow") -> keras.Model:
     """The LensFlow CNN of thesis Table 3-1 without its softmax layer.
 
@@ -54,14 +70,8 @@ def lensflow(*, input_shape, weights=None, config=None, name: str = "lensflow") 
         config: unused (the architecture is fixed by the table).
         name: model name.
     """
-    del config
-    if weights is not None:
-        raise ValueError("lensflow has no pretrained weights to download")
-    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
-    x = inputs
-    for i, filters in enumerate((30, 60, 90), start=1):
-        x = keras.layers.Conv2D(filters, 5, activation="tanh", name=f"conv{i}")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    inputs = _input(name, input_shape, weights)
+    x = _conv_pool(inputs, (30, 60, 90), kernel=5, activation="tanh", padding="valid")
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate((1000, 800, 600), start=1):
         x = keras.layers.Dense(units, activation="relu", name=f"fc{i}")(x)
@@ -77,15 +87,8 @@ def small_cnn(*, input_shape, weights=None, config=None, name: str = "small_cnn"
         config: unused.
         name: model name.
     """
-    del config
-    if weights is not None:
-        raise ValueError("small_cnn has no pretrained weights to download")
-    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
-    x = inputs
-    for i, filters in enumerate((32, 64, 128, 256), start=1):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
-                                name=f"conv{i}")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    inputs = _input(name, input_shape, weights)
+    x = _conv_pool(inputs, (32, 64, 128, 256), kernel=3, activation="relu", padding="same")
     return keras.Model(inputs, x, name=name)
 
 
@@ -99,10 +102,8 @@ def alexnet_bn(*, input_shape, weights=None, config=None, name: str = "alexnet_b
             every dropout layer (0.03 when ``config`` is ``None``).
         name: model name.
     """
-    if weights is not None:
-        raise ValueError("alexnet_bn has no pretrained weights to download")
     rate = 0.03 if config is None else config.conv_dropout
-    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
+    inputs = _input(name, input_shape, weights)
     x = inputs
     convs = ((96, 11, 4, "valid", True), (256, 5, 1, "same", True), (384, 3, 1, "same", False),
              (384, 3, 1, "same", False), (256, 3, 1, "same", True))
