@@ -1,1 +1,1 @@
-"""Data sets: HDF5 stores, FITS cutouts, folds and augmentation."""
+"""Data sets: HDF5 stores, FITS cutouts, folds, augmentation and pictures of sets."""

@@ -1,1 +1,1 @@
-"""Evaluation: lens-finding metrics, calibration of predicted covariances, plots."""
+"""Evaluation: lens-finding and K-class metrics, calibration of predicted covariances, plots."""
