@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from lensfind.files import atomic_path
-from lensfind.score import report
 from lensfind.score.journal import Journal
 from lensfind.score.prefetch import CutoutLoader
 from lensfind.score.reader import Row
+from lensfind.score.report import GradeAccumulator, plot_top
 from lensfind.score.rows import RowFormat, ScoreRow
 
 #: the score the rows are ranked by
@@ -55,7 +55,7 @@ def finish(out: Path, journal: Journal, final: RowFormat, cands, committee,
     """
     row_ranks = ranks(_rank_scores(journal)) if final.rank else None
     grade_column = final.inputs[cands.grade_col] if cands.grade_col is not None else None
-    grades = report.GradeAccumulator(committee, grade_column) \
+    grades = GradeAccumulator(committee, grade_column) \
         if grade_column is not None and final.rank else None
     best: list[tuple[int, ScoreRow]] = []
     with atomic_path(out, fsync=True) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -77,7 +77,7 @@ def finish(out: Path, journal: Journal, final: RowFormat, cands, committee,
 
         def image(row: ScoreRow) -> np.ndarray:
             return loader.image(Row(index=-1, line=0, cells=final.input_cells(row)))
-        path = report.plot_top(best, image, out.with_name(out.stem + ".top.png"),
+        path = plot_top(best, image, out.with_name(out.stem + ".top.png"),
                                id_column=final.inputs[cands.id_col], grade_column=grade_column)
         if path is not None:
             reports["top-N grid"] = path

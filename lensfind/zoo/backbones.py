@@ -1,7 +1,7 @@
 """The backbone registry: one :class:`BackboneSpec` per network, driving build, docs and tests.
 
 ImageNet networks come from ``keras.applications`` (``include_top=False``, no pooling: the
-backbone returns its last feature map and the head pools it). The two baselines of
+backbone returns its last feature map and the head pools it). The three baselines of
 :mod:`lensfind.zoo.baselines` are trained from scratch on the 1-channel cutout.
 
 ``python -m lensfind.zoo`` prints :func:`describe_zoo`, the Markdown table of the registry.
@@ -13,7 +13,14 @@ from collections.abc import Callable
 
 import keras
 
-from lensfind.zoo import baselines
+from lensfind.zoo.baselines import (
+    ALEXNET_MIN_SIZE,
+    LENSFLOW_MIN_SIZE,
+    SMALL_CNN_MIN_SIZE,
+    alexnet_bn,
+    lensflow,
+    small_cnn,
+)
 from lensfind.zoo.layers import RANGE_MODES
 
 #: What each preprocessing mode means, for the docs.
@@ -103,16 +110,16 @@ BACKBONES: dict[str, BackboneSpec] = {
     "efficientnet_b0": _spec("EfficientNetB0", preprocess="raw255", min_size=32,
                              default_size=200, description="EfficientNet B0"),
     "lensflow": BackboneSpec(
-        builder=baselines.lensflow, preprocess="unit", min_size=baselines.LENSFLOW_MIN_SIZE,
+        builder=lensflow, preprocess="unit", min_size=LENSFLOW_MIN_SIZE,
         default_size=100, pretrained=False, stem=False, keras_name="LensFlow (thesis Table 3-1)",
         description="3 conv + tanh, 3 dense, from scratch"),
     "small_cnn": BackboneSpec(
-        builder=baselines.small_cnn, preprocess="unit", min_size=baselines.SMALL_CNN_MIN_SIZE,
+        builder=small_cnn, preprocess="unit", min_size=SMALL_CNN_MIN_SIZE,
         default_size=100, pretrained=False, stem=False,
         keras_name="small CNN (DeepLense substructure study's reference)",
         description="4 conv 3x3 + ReLU + max-pool, 0.4M parameters, from scratch"),
     "alexnet_bn": BackboneSpec(
-        builder=baselines.alexnet_bn, preprocess="unit", min_size=baselines.ALEXNET_MIN_SIZE,
+        builder=alexnet_bn, preprocess="unit", min_size=ALEXNET_MIN_SIZE,
         default_size=100, pretrained=False, stem=False,
         keras_name="AlexNet-BN (covariance paper Fig. 2)",
         description="AlexNet, dropout before / batch norm after each conv, from scratch"),
