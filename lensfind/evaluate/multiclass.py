@@ -93,7 +93,8 @@ def plot_multiclass(labels, probs, names: Sequence[str], path: str | Path, *,
                 label=f"{name}: AUC {roc_auc(labels == k, probs[:, k]):.3f}")
     if curves:
         macro = np.mean(curves, axis=0)
-        ax.plot(grid, macro, "k--", lw=1.6, label=f"macro average: AUC {np.trapezoid(macro, grid):.3f}")
+        ax.plot(grid, macro, "k--", lw=1.6,
+                label=f"macro average: AUC {np.trapezoid(macro, grid):.3f}")
     ax.plot([0, 1], [0, 1], ":", color="grey", lw=1)
     ax.set(xlabel="false-positive rate (one vs rest)", ylabel="true-positive rate",
            xlim=(0, 1), ylim=(0, 1.01), title="ROC per class")

@@ -1,7 +1,7 @@
 """The ``"classify"`` task: lens finding. Labels 1 = lens, 0 = non-lens; score = P(lens).
 
 Folds are stratified on the label. A fold predicts its test images with one deterministic pass
-(:class:`~lensfind.zoo.sampling.DropoutSampler` with ``passes=1``) and reports ROC AUC, F1,
+(:func:`~lensfind.zoo.sampling.predict_once`) and reports ROC AUC, F1,
 accuracy and the TPR at fixed false-positive rates (:mod:`lensfind.evaluate.metrics`). When
 scoring, every member's ``S`` samples (folds x MC-dropout passes) give ``p_lens_<member>`` and
 its spread, and the samples of all classifier members are pooled into ``p_lens`` /
@@ -19,7 +19,7 @@ from lensfind.evaluate.plots import plot_roc
 from lensfind.tasks.base import FoldContext, Task
 from lensfind.validation import ConfigError
 from lensfind.zoo.config import CLASSIFIER_HEADS
-from lensfind.zoo.sampling import DropoutSampler
+from lensfind.zoo.sampling import predict_once
 
 
 def _p_lens(samples: np.ndarray) -> np.ndarray:
@@ -65,9 +65,7 @@ class ClassifyTask(Task):
 
     def predict(self, ctx: FoldContext, model):
         images = np.asarray(ctx.dataset.images[ctx.test], dtype=np.float32)
-        with DropoutSampler(model, passes=1, batch_size=ctx.exp.train.batch_size) as sampler:
-            samples = sampler.sample(images)
-        return {"score": _p_lens(samples)[0]}
+        return {"score": _p_lens(predict_once(model, images, batch_size=ctx.exp.train.batch_size))}
 
     def fold_metrics(self, ctx: FoldContext, columns):
         return classification_metrics(ctx.dataset.labels[ctx.test], columns["score"])

@@ -13,7 +13,7 @@ scoring call them for an experiment with ``[experiment] task = "regress"``:
   :class:`~lensfind.zoo.regression_heads.TargetScaling` layer (whitening saved with the model,
   predictions in target units) and compiles it with the head's loss (:func:`compile_regression`);
 * ``predict`` (:func:`predict_fold`) -- MC-dropout predictions (``train.mc_samples`` passes,
-  :func:`lensfind.zoo.sampling.predict_gaussian` seeded by ``(seed, "mc_dropout", fold, split)``)
+  one :class:`lensfind.zoo.sampling.DropoutSampler` seeded by ``(seed, "mc_dropout", fold, split)``)
   of the validation split and the test fold into ``fold_<k>/predictions.npz`` and ``oof.csv``;
 * ``fold_metrics`` (:func:`fold_metrics`) -- 68 % errors, coverage, chi2 and NLL, before and
   after the covariance factor fitted on the validation split (``fold_<k>/calibration.json``);
@@ -46,7 +46,7 @@ from lensfind.validation import ConfigError, fail
 from lensfind.zoo.model import make_optimizer
 from lensfind.zoo.regression_heads import (regression_loss, regression_metrics, scaling_layer,
                                            set_target_scaling, target_scaling)
-from lensfind.zoo.sampling import predict_gaussian
+from lensfind.zoo.sampling import DropoutSampler, gaussian_prediction
 
 PREDICTIONS = "predictions.npz"
 RECALIBRATION_METHOD = "mle"
@@ -154,13 +154,6 @@ def label_fn(params: Mapping[str, np.ndarray], names: Sequence[str]) -> Callable
 
 # ------------------------------------------------------------------------------ fold results
 
-def predict(model, images, exp, *, key: Sequence[int] = ()) -> Prediction:
-    """MC-dropout :class:`~lensfind.probabilistic.Prediction` with ``train.mc_samples`` passes,
-    dropout masks fixed by ``(experiment.seed, key)``."""
-    return predict_gaussian(model, images, passes=exp.train.mc_samples,
-                            batch_size=max(exp.train.batch_size, 64), seed=exp.seed, key=key)
-
-
 def _save_npz(path: Path, **arrays) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
@@ -217,9 +210,11 @@ def predict_fold(model, exp, dataset, folder: Path, *, test_idx, y_test, val_idx
     test_idx = np.asarray(test_idx, np.int64)
     val_idx = np.asarray(val_idx, np.int64)
     stream = STREAMS["mc_dropout"]
-    pred = predict(model, dataset.images[test_idx], exp, key=(stream, fold, 0))
-    pred_val = (predict(model, dataset.images[val_idx], exp, key=(stream, fold, 1))
-                if val_idx.size else None)
+    with DropoutSampler(model, passes=exp.train.mc_samples,
+                        batch_size=max(exp.train.batch_size, 64), seed=exp.seed) as sampler:
+        pred = gaussian_prediction(sampler, dataset.images[test_idx], (stream, fold, 0))
+        pred_val = (gaussian_prediction(sampler, dataset.images[val_idx], (stream, fold, 1))
+                    if val_idx.size else None)
     n = len(pred.names)
     y_val = np.zeros((0, n)) if y_val is None else np.asarray(y_val, np.float64)
     arrays = dict(names=np.array(pred.names), test_index=test_idx,

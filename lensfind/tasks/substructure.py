@@ -9,8 +9,9 @@ Non-lenses take no part.
 * folds are stratified on the class (and grouped by ``system_id`` as always);
 * the head is ``"softmax"`` with one output per class, trained with the categorical loss;
 * a fold predicts its test images with one deterministic pass and writes the true ``class``
-  index and ``p_<class>`` per image to ``oof.csv``; its metrics are accuracy, macro ROC AUC and macro F1 (the summary
-  table), and per class the one-vs-rest AUC and F1 (:mod:`lensfind.evaluate.multiclass`);
+  index and ``p_<class>`` per image to ``oof.csv``; its metrics are accuracy, macro ROC AUC and
+  macro F1 (the summary table), and per class the one-vs-rest AUC and F1
+  (:mod:`lensfind.evaluate.multiclass`);
 * the run's plots: ROC per class + macro average and the confusion matrix of the pooled
   out-of-fold predictions (``plots/substructure.png``), and the per-class table and confusion
   matrix as Markdown (``substructure.md``);
@@ -30,7 +31,7 @@ from lensfind.files import atomic_write_text, fmt, markdown_table
 from lensfind.tasks.base import FoldContext, Task
 from lensfind.validation import ConfigError, fail
 from lensfind.zoo.config import MULTICLASS_HEADS
-from lensfind.zoo.sampling import DropoutSampler
+from lensfind.zoo.sampling import predict_once
 
 #: the data set's parameter holding each lens's class index
 CLASS_PARAM = "substructure"
@@ -97,8 +98,7 @@ class SubstructureTask(Task):
 
     def predict(self, ctx: FoldContext, model):
         images = np.asarray(ctx.dataset.images[ctx.test], np.float32)
-        with DropoutSampler(model, passes=1, batch_size=ctx.exp.train.batch_size) as sampler:
-            probs = sampler.sample(images)[0]
+        probs = predict_once(model, images, batch_size=ctx.exp.train.batch_size)
         truth = self._classes(ctx.dataset, ctx.exp)[ctx.test]
         return {"class": truth.astype(np.float64),
                 **{f"p_{name}": probs[:, k] for k, name in enumerate(class_names(ctx.exp))}}

@@ -84,7 +84,6 @@ class CVResult:
         return mean_std(self.values(metric))[0]
 
 
-
 def _fingerprint(dataset, indices: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(np.asarray(indices, np.int64).tobytes())
@@ -101,7 +100,9 @@ def seed_record(exp) -> dict[str, Any]:
             "validation": [derive_seed(exp.seed, "validation", i) for i in range(k)],
             "init": [derive_seed(exp.seed, "init", i) for i in range(k)],
             "shuffle": "numpy SeedSequence([seed, 3, fold, epoch])",
-            "augment": "numpy SeedSequence([seed, 4, fold, epoch, batch])"}
+            "augment": "numpy SeedSequence([seed, 4, fold, epoch, batch])",
+            "mc_dropout": "numpy SeedSequence([seed, 6, fold, split, layer]) (split 0: test, "
+                          "1: validation)"}
 
 
 def open_run(exp, run_dir, runs_root, new: bool, out) -> RunDir:

@@ -6,25 +6,19 @@ columns (:meth:`lensfind.tasks.base.Task.predict`), floats written with ``repr``
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from lensfind.files import atomic_write_text
+from lensfind.files import atomic_write_text, csv_table
 
 
 def write_oof(path: Path, dataset, test: np.ndarray, columns: dict[str, np.ndarray]) -> None:
     """Write the rows of the test images ``test`` with the task's ``columns``."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     names = list(columns)
-    w.writerow(["index", "system_id", "label", "kind", *names])
-    for j, i in enumerate(test):
-        w.writerow([int(i), int(dataset.system_id[i]), int(dataset.labels[i]),
-                    str(dataset.kinds[i]),
-                    *(repr(float(columns[n][j])) for n in names)])
-    atomic_write_text(path, buf.getvalue())
+    rows = [[int(i), int(dataset.system_id[i]), int(dataset.labels[i]), str(dataset.kinds[i]),
+             *(repr(float(columns[n][j])) for n in names)] for j, i in enumerate(test)]
+    atomic_write_text(path, csv_table(["index", "system_id", "label", "kind", *names], rows))
 
 
 def read_oof(path: Path) -> dict[str, np.ndarray]:

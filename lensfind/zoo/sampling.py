@@ -14,8 +14,9 @@ or sets those states lives here:
   pass runs one compiled graph. When every active dropout layer sits after the ``backbone``
   layer, the backbone runs once per batch and only the head runs ``passes`` times (same masks,
   same numbers up to float rounding).
-* :func:`predict_gaussian` turns the passes of a regression model into a
-  :class:`~lensfind.probabilistic.Prediction` (mean, aleatoric and epistemic covariance).
+* :func:`gaussian_prediction` / :func:`predict_gaussian` turn the passes of a regression model
+  into a :class:`~lensfind.probabilistic.Prediction` (mean, aleatoric and epistemic covariance);
+  :func:`predict_once` is the deterministic pass classifiers are evaluated with.
 
 With ``passes = 1`` (or no dropout) a sampler makes one deterministic pass.
 """
@@ -203,14 +204,23 @@ class DropoutSampler:
                               ).astype(np.float64)
 
 
+def predict_once(model: keras.Model, images: np.ndarray, *, batch_size: int = 32) -> np.ndarray:
+    """Outputs ``(n, k)`` of one deterministic pass (dropout off) through the sampler's batches."""
+    with DropoutSampler(model, passes=1, batch_size=batch_size) as sampler:
+        return sampler.sample(images)[0]
+
+
+def gaussian_prediction(sampler: DropoutSampler, images: np.ndarray,
+                        key: Sequence[int] = ()) -> Prediction:
+    """MC-dropout :class:`~lensfind.probabilistic.Prediction` of the sampler's regression model:
+    its passes (seeded by ``(sampler.seed, key)``) combined by
+    :func:`~lensfind.probabilistic.mc_moments`, in target units (the model un-whitens itself)."""
+    layer = scaling_layer(sampler.model)
+    return mc_moments(sampler.sample(images, key), head=layer.head, n=layer.n, names=layer.names)
+
+
 def predict_gaussian(model: keras.Model, images: np.ndarray, *, passes: int = 1,
                      batch_size: int = 64, seed: int = 0, key: Sequence[int] = ()) -> Prediction:
-    """MC-dropout :class:`~lensfind.probabilistic.Prediction` of a lensfind regression model.
-
-    ``passes`` passes of :class:`DropoutSampler` (seeded by ``(seed, key)``) combined by
-    :func:`~lensfind.probabilistic.mc_moments`; in target units (the model un-whitens itself).
-    """
-    layer = scaling_layer(model)
+    """:func:`gaussian_prediction` with a sampler of ``passes`` passes opened for this call."""
     with DropoutSampler(model, passes=passes, batch_size=batch_size, seed=seed) as sampler:
-        outputs = sampler.sample(images, key)
-    return mc_moments(outputs, head=layer.head, n=layer.n, names=layer.names)
+        return gaussian_prediction(sampler, images, key)
