@@ -9,6 +9,8 @@ Definitions (``labels``: class indices 0..K-1; ``probs``: (N, K) softmax outputs
 * **per-class F1** (``f1_<name>``) -- of the arg-max predictions, 2 TP / (2 TP + FP + FN) with
   class k as positive; **macro F1** their mean.
 * **confusion matrix** ``C[i, j]`` -- images of true class i predicted as class j.
+* **log loss** -- mean categorical cross-entropy ``-ln probs[i, labels[i]]`` (nats, each
+  probability clipped at 1e-7 as Keras does): the study's "test loss".
 """
 from __future__ import annotations
 
@@ -45,10 +47,14 @@ def confusion_matrix(labels, probs, names: Sequence[str]) -> np.ndarray:
 
 
 def multiclass_metrics(labels, probs, names: Sequence[str]) -> dict[str, float]:
-    """``accuracy``, ``macro_auc``, ``macro_f1`` and ``auc_<name>``, ``f1_<name>`` per class."""
+    """``accuracy``, ``macro_auc``, ``macro_f1``, ``log_loss`` and ``auc_<name>``,
+    ``f1_<name>`` per class."""
     labels, probs = _check(labels, probs, names)
     matrix = confusion_matrix(labels, probs, names)
     out: dict[str, float] = {"accuracy": float(np.trace(matrix) / max(matrix.sum(), 1))}
+    picked = probs[np.arange(labels.size), labels]
+    out["log_loss"] = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if labels.size \
+        else math.nan
     aucs, f1s = [], []
     for k, name in enumerate(names):
         auc = roc_auc(labels == k, probs[:, k])

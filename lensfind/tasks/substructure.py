@@ -47,8 +47,9 @@ class SubstructureTask(Task):
 
     name = "substructure"
     heads = MULTICLASS_HEADS
-    metrics = ("accuracy", "macro_auc", "macro_f1")
-    headers = {"accuracy": "Accuracy", "macro_auc": "Macro ROC AUC", "macro_f1": "Macro F1"}
+    metrics = ("accuracy", "macro_auc", "macro_f1", "log_loss")
+    headers = {"accuracy": "Accuracy", "macro_auc": "Macro ROC AUC", "macro_f1": "Macro F1",
+               "log_loss": "Test loss (nats)"}
     headline = "macro_auc"
     summary_note = ("Mean ± standard deviation over the test folds of a stratified, groups-aware "
                     "k-fold cross-validation of the substructure class of each lens. Macro ROC "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
 from lensfind.evaluate.multiclass import (confusion_markdown, confusion_matrix,
                                           multiclass_metrics, plot_multiclass)
@@ -27,6 +27,7 @@ def test_metrics_agree_with_scikit_learn():
     per_class = f1_score(labels, probs.argmax(1), average=None)
     assert [m[f"f1_{n}"] for n in NAMES] == pytest.approx(per_class)
     assert m["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels))
+    assert m["log_loss"] == pytest.approx(log_loss(labels, probs))
     assert 0.6 < m["macro_auc"] < 1.0
 
 
