@@ -170,7 +170,8 @@ def _parameters(data: LabelledSet, out: Path, files: list[Path],
             regression_plots.plot_pred_vs_true(mean[use], sigma, true[use], names,
                                                out / f"{member}_pred_vs_true.png", units=units,
                                                title=f"{member} on {data.truth.path.name}"),
-            regression_plots.plot_calibration_curve({member: rep}, out / f"{member}_calibration.png"),
+            regression_plots.plot_calibration_curve({member: rep},
+                                                    out / f"{member}_calibration.png"),
             regression_plots.plot_chi2({member: rep}, out / f"{member}_chi2.png")]
         results[member] = rep.summary()
     return results

@@ -49,4 +49,5 @@ def test_checkset_scores_and_evaluates(tmp_path):
     result = evaluate_scores(scores, truth, tmp_path / "ev", bins={"snr": None})
     assert result.finding["n_lenses"] == 6 and result.finding["n_nonlenses"] == 6
     assert result.members["reg"]["n_images"] == 6
-    assert (tmp_path / "ev" / "morphology.csv").exists() and (tmp_path / "ev" / "kind.csv").exists()
+    for name in ("morphology.csv", "kind.csv", "reg_pred_vs_true.png"):
+        assert (tmp_path / "ev" / name).exists(), name
