@@ -19,6 +19,8 @@ lies at ``theta_e (1 + offset)`` from the lens centre, so a cutout of half-width
 """
 from __future__ import annotations
 
+import numpy as np
+
 from lensfind.validation import lookup
 
 PARAMS: dict[str, tuple[str, str]] = {
@@ -89,3 +91,16 @@ def describe(name: str) -> str:
     """``"theta_e [arcsec]: Einstein radius ..."``; unknown names raise listing the known ones."""
     unit, text = lookup(PARAMS, name, "simulation parameter")
     return f"{name} [{unit}]: {text}" if unit else f"{name}: {text}"
+
+
+def outside_note(params, limit: float = 0.01) -> str | None:
+    """A line for the user when lenses of a set lose more than ``limit`` of their lensed flux
+    outside the cutout (``arc_outside_fraction``), else None."""
+    fraction = np.asarray(params.get("arc_outside_fraction", []), np.float64)
+    lenses = fraction[np.isfinite(fraction)]
+    clipped = int(np.sum(lenses > limit))
+    if not clipped:
+        return None
+    return (f"{clipped} of {lenses.size} lenses have more than {limit:.0%} of their lensed "
+            f"flux outside the cutout (up to {lenses.max():.0%}; arc_outside_fraction): their "
+            "magnification is a lower bound")

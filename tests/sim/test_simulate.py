@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lensfind.sim.config import NEGATIVE_KINDS, SimConfig
-from lensfind.sim.params import LENS_PARAMS, PARAMS, SUBSTRUCTURE_PARAMS, describe
+from lensfind.sim.params import LENS_PARAMS, PARAMS, SUBSTRUCTURE_PARAMS, describe, outside_note
 from lensfind.sim.simulate import BLOCK, KINDS, SimBatch, simulate, simulate_chunks
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -221,3 +221,5 @@ def test_arc_outside_fraction_measures_the_flux_a_small_cutout_loses():
     assert np.all(wide["arc_outside_fraction"] < 0.05)
     assert np.allclose(small["arc_outside_fraction"], lost, atol=0.06)
     assert lost.min() > 0.3
+    assert outside_note(small).startswith("40 of 40 lenses have more than 1% of their lensed")
+    assert outside_note(wide, limit=0.05) is None
