@@ -141,6 +141,9 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
                    help="recall of the lenses in bins of this truth column (quintiles, or the "
                         "given edges), e.g. --bin snr --bin theta_e=0.5,1,1.5,2 (repeatable)")
     p.add_argument("--id-column", default="id", help="the scores' id column (default id)")
+    p.add_argument("--p-lens", default="p_lens", metavar="COLUMN",
+                   help="the scores' lens-probability column (default p_lens, the committee's; "
+                        "e.g. p_lens_<run> for one run)")
 
 
 def _cv_args(p: argparse.ArgumentParser) -> None:

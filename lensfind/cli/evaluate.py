@@ -11,6 +11,6 @@ from lensfind.evaluate.report import evaluate_scores, parse_bins
 def evaluate_command(args: argparse.Namespace) -> int:
     result = evaluate_scores(args.scores, args.truth, args.out,
                              columns=parse_columns(args.columns), id_column=args.id_column,
-                             bins=parse_bins(args.bins))
+                             score_column=args.p_lens, bins=parse_bins(args.bins))
     print(result.summary())
     return 0

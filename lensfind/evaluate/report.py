@@ -97,10 +97,10 @@ def _write(out: Path, name: str, header, rows, files: list[Path], *, md: bool = 
     return text
 
 
-def _finding(data: LabelledSet, bins: Mapping[str, list[float] | None], out: Path,
-             files: list[Path], report: list[str]) -> dict[str, Any]:
+def _finding(data: LabelledSet, score_column: str, bins: Mapping[str, list[float] | None],
+             out: Path, files: list[Path], report: list[str]) -> dict[str, Any]:
     labels = data.labels()
-    scores = data.scores[SCORE_COLUMN]
+    scores = data.scores[score_column]
     for value, what in ((1, "lenses (label 1)"), (0, "non-lenses (label 0)")):
         if not np.any(labels == value):
             raise TruthError(f"{data.truth.path}, column {data.names.get('label', 'label')!r}: "
@@ -179,6 +179,7 @@ def _parameters(data: LabelledSet, out: Path, files: list[Path],
 
 def evaluate_scores(scores: str | Path, truth: str | Path, out: str | Path | None = None, *,
                     columns: Mapping[str, str] | None = None, id_column: str = "id",
+                    score_column: str = SCORE_COLUMN,
                     bins: Mapping[str, list[float] | None] | None = None) -> Evaluation:
     """Measure ``scores`` against ``truth`` and write the files of the module docstring.
 
@@ -186,20 +187,21 @@ def evaluate_scores(scores: str | Path, truth: str | Path, out: str | Path | Non
         out: output folder (default ``<scores stem>.evaluate`` beside the scores).
         columns: truth role or parameter name -> truth column (see :mod:`.labelled`).
         id_column: the scores' id column.
+        score_column: the scores' lens probability column (higher = more lens-like).
         bins: truth column -> bin edges, or None for quintiles (recall in bins).
     """
     scores, truth = Path(scores), Path(truth)
     out = Path(out) if out is not None else scores.with_name(scores.stem + ".evaluate")
     data = join(scores, truth, columns=columns, id_column=id_column)
-    finding_on = SCORE_COLUMN in data.scores and data.has("label")
+    finding_on = score_column in data.scores and data.has("label")
     if bins and not finding_on:
-        raise TruthError(f"--bin needs a {SCORE_COLUMN} column in {scores} and a label column in "
+        raise TruthError(f"--bin needs a {score_column} column in {scores} and a label column in "
                          f"{truth}")
-    if finding_on:   # rows scored without a p_lens are not scored for finding
-        empty = ~np.isfinite(data.scores[SCORE_COLUMN])
+    if finding_on:   # rows scored without a lens probability are not scored for finding
+        empty = ~np.isfinite(data.scores[score_column])
         if empty.any():
             data = join(scores, truth, columns=columns, id_column=id_column,
-                        required=(SCORE_COLUMN,))
+                        required=(score_column,))
     for column in bins or {}:
         if not data.has(column):
             raise TruthError(f"--bin {column}: {truth} has no column "
@@ -210,10 +212,11 @@ def evaluate_scores(scores: str | Path, truth: str | Path, out: str | Path | Non
     report = [f"# {scores.name} against {truth.name}", "",
               f"{len(data)} scored rows; {len(data.not_scored)} not scored"
               + (" (`not_scored.csv`)." if data.not_scored else "."), ""]
-    finding = _finding(data, bins or {}, out, files, report) if finding_on else None
+    finding = (_finding(data, score_column, bins or {}, out, files, report) if finding_on
+               else None)
     members = _parameters(data, out, files, report)
     if finding is None and not members:
-        raise TruthError(f"{scores}: nothing to evaluate: expected a {SCORE_COLUMN} column (with "
+        raise TruthError(f"{scores}: nothing to evaluate: expected a {score_column} column (with "
                          f"a label column in {truth}) or regression columns <member>_<param> and "
                          f"<member>_<param>_sigma whose parameter the truth has")
     _write(out, "not_scored", ["id", "status", "reason"], data.not_scored, files, md=False)

@@ -19,3 +19,10 @@ def test_evaluate_command_names_the_bad_column(labelled, capsys):
                  "--column", "label=lens"])
     assert code == 2
     assert "has no column 'lens'" in capsys.readouterr().err
+
+
+def test_evaluate_command_takes_another_score_column(labelled, capsys):
+    code = main(["evaluate", str(labelled["scores"]), "--truth", str(labelled["truth"]),
+                 "--p-lens", "p_lens_std", "--out", str(labelled["tmp"] / "ev")])
+    assert code == 0
+    assert "ROC AUC 0.500" in capsys.readouterr().out   # a constant column: ties count half
