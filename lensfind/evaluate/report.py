@@ -112,7 +112,7 @@ def _finding(data: LabelledSet, score_column: str, bins: Mapping[str, list[float
     panels = {}
     for column, edges in bins.items():
         values = data.numbers(column)
-        edges_used, rows = recall_in_bins(values, scores, labels, edges)
+        _, rows = recall_in_bins(values, scores, labels, edges)
         panels[column] = rows
         header = [f"{column} from", "to", "lenses", "mean p", "recall (p >= 0.5)",
                   "recall (TPR0 threshold)"]
