@@ -274,8 +274,10 @@ def main(argv=None) -> int:
         scores = Path(args.out) / "scores.csv"
         score_candidates(candidates, args.models, scores,
                          options=ScoreOptions(mc_samples=args.mc_samples, progress=False))
-        result = evaluate_scores(scores, truth, Path(args.out) / "evaluate",
-                                 bins={"snr": None, "theta_e": None, "contrast": None})
+        with open(scores, newline="", encoding="utf-8") as fh:
+            finding = "p_lens" in next(csv.reader(fh))   # a run that finds lenses
+        bins = {"snr": None, "theta_e": None, "contrast": None} if finding else None
+        result = evaluate_scores(scores, truth, Path(args.out) / "evaluate", bins=bins)
         print(result.summary())
     return 0
 
