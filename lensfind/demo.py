@@ -15,8 +15,10 @@ from typing import Any
 
 from lensfind.config import load_experiment
 from lensfind.data.build import load_dataset
+from lensfind.data.fits import export_fits
 from lensfind.data.gallery import plot_gallery
 from lensfind.data.substructure_gallery import plot_substructure_variants
+from lensfind.evaluate.report import evaluate_scores
 from lensfind.score.runner import ScoreOptions, score_candidates
 from lensfind.sim.simulate import substructure_variants
 from lensfind.train.cv import run_cv
@@ -105,6 +107,23 @@ def stage_score(state: DemoState) -> list[str]:
     return [f"scores: {out}", f"grade table: {grades}", f"top candidates: {out.with_suffix('.top.png')}"]
 
 
+def stage_evaluate(state: DemoState) -> list[str]:
+    """Score 200 new cutouts of the find stage's mix (another seed) with both runs and evaluate
+    them against their truth (the export's index.csv), recall binned by S/N and theta_E."""
+    exp, _ = state.results["find"]
+    held = exp.replace(experiment={"seed": exp.seed + 1000},
+                       simulation={"n_lenses": 100, "n_nonlenses": 100})
+    index = export_fits(load_dataset(held, cache_dir=state.out / "data"), state.out / "heldout")
+    scores = state.out / "scores" / "heldout.csv"
+    score_candidates(index, [state.results["find_run"], state.results["regress_run"]], scores,
+                     options=ScoreOptions(mc_samples=5, top=0, progress=False))
+    result = evaluate_scores(scores, index, scores.with_suffix(".evaluate"),
+                             bins={"snr": None, "theta_e": None})
+    print(result.summary(), flush=True)
+    return [f"report: {result.out / 'evaluate.md'}", f"ROC: {result.out / 'roc.png'}",
+            f"recall by S/N and theta_E: {result.out / 'recall_bins.png'}"]
+
+
 STAGES: dict[str, Callable[[DemoState], list[str]]] = {
     "simulate": stage_simulate,
     "find": stage_find,
@@ -112,6 +131,7 @@ STAGES: dict[str, Callable[[DemoState], list[str]]] = {
     "substructure": stage_substructure,
     "tune": stage_tune,
     "score": stage_score,
+    "evaluate": stage_evaluate,
 }
 
 

@@ -1,10 +1,10 @@
 """``lensfind`` command line: every argument parser here, every handler in ``lensfind.cli.<group>``.
 
 :data:`COMMANDS` is the registry: name -> (help, arguments, ``"module:function"``). A handler
-module (:mod:`.data`, :mod:`.train`, :mod:`.tune`, :mod:`.score`, :mod:`.demo`) turns parsed
-arguments into typed calls of one library function; it is imported only when its command runs,
-so ``lensfind --help`` stays fast (no TensorFlow import). Unless ``--verbose`` is given,
-TensorFlow's native start-up log lines are filtered out (:mod:`.quiet`).
+module (:mod:`.data`, :mod:`.train`, :mod:`.tune`, :mod:`.score`, :mod:`.evaluate`,
+:mod:`.demo`) turns parsed arguments into typed calls of one library function; it is imported
+only when its command runs, so ``lensfind --help`` stays fast (no TensorFlow import). Unless
+``--verbose`` is given, TensorFlow's native start-up log lines are filtered out (:mod:`.quiet`).
 """
 from __future__ import annotations
 
@@ -114,6 +114,38 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+EVALUATE_EPILOG = """\
+The truth CSV has one row per candidate: id, label (1 lens, 0 non-lens), optionally kind
+(non-lens kinds), morphology (lens configurations), grade, the lens parameters (theta_e, e1,
+...) and any numeric column to bin the recall by. Every truth id must be in the scores and every
+scored id in the truth; rows of the scores whose status is not ok are listed in not_scored.csv.
+
+example:
+  lensfind evaluate scores/checkset.csv --truth checkset/truth.csv --bin snr --bin theta_e \\
+      --column label=is_lens --out scores/checkset.evaluate
+"""
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = EVALUATE_EPILOG
+    p.add_argument("scores", metavar="SCORES.csv", help="a scores file of `lensfind score`")
+    p.add_argument("--truth", required=True, metavar="TRUTH.csv", help="the truth (CSV)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="folder for the tables and plots (default <SCORES stem>.evaluate)")
+    p.add_argument("--column", dest="columns", action="append", default=[],
+                   metavar="NAME=TRUTH_COLUMN",
+                   help="the truth column that holds id, label, kind, morphology, grade or a "
+                        "parameter, e.g. label=is_lens or theta_e=theta_E (repeatable)")
+    p.add_argument("--bin", dest="bins", action="append", default=[], metavar="COLUMN[=E0,E1,..]",
+                   help="recall of the lenses in bins of this truth column (quintiles, or the "
+                        "given edges), e.g. --bin snr --bin theta_e=0.5,1,1.5,2 (repeatable)")
+    p.add_argument("--id-column", default="id", help="the scores' id column (default id)")
+    p.add_argument("--p-lens", default="p_lens", metavar="COLUMN",
+                   help="the scores' lens-probability column (default p_lens, the committee's; "
+                        "e.g. p_lens_<run> for one run)")
+
+
 def _cv_args(p: argparse.ArgumentParser) -> None:
     _experiment_args(p)
     p.add_argument("--fold", type=int, action="append", default=[], metavar="K",
@@ -157,6 +189,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
                   "lensfind.cli.tune:dashboard_command"),
     "score": ("score a candidate list (CSV of FITS cutouts) with trained runs", _score_args,
               "lensfind.cli.score:score_command"),
+    "evaluate": ("measure a scores file against a truth file (finding and parameters)",
+                 _evaluate_args, "lensfind.cli.evaluate:evaluate_command"),
     "cv": ("k-fold cross-validate an experiment (resumable; --fold K for job arrays)", _cv_args,
            "lensfind.cli.train:cv_command"),
     "aggregate": ("summarise the finished folds of a cross-validation run", _aggregate_args,

@@ -7,7 +7,8 @@ from pathlib import Path
 from lensfind.config import load_experiment
 from lensfind.data.build import check_outputs, is_complete_set, cache_path, simulate_to
 from lensfind.data.fits import export_fits
-from lensfind.data.store import read_set
+from lensfind.data.store import read_params, read_set
+from lensfind.sim.params import outside_note
 
 
 def simulate_command(args) -> int:
@@ -30,6 +31,9 @@ def simulate_command(args) -> int:
               f"seed {exp.experiment.seed}", file=sys.stderr)
         simulate_to(exp, out, progress=True)
         print(f"wrote {out}")
+    note = outside_note(read_params(out))
+    if note:
+        print(f"note: {note}")
     if fits_dir is not None:
         dataset = read_set(out)
         index = export_fits(dataset, fits_dir, progress=True)

@@ -6,6 +6,8 @@ import dataclasses
 from lensfind.zoo.config import OPTIMIZERS
 from lensfind.validation import check_choice, check_interval, check_range, fail
 
+#: ``train.augment.rotation``: how rotation angles are drawn
+ROTATIONS = ("uniform", "right_angles")
 #: Keras dtype policies for ``train.mixed_precision`` (heads and losses stay float32)
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 #: ``train.distribute``: one device, or the batch split over all devices of one machine
@@ -17,6 +19,13 @@ class AugmentConfig:
     """Random transforms applied to training folds only (thesis section 5.1).
 
     Attributes:
+        rotation: ``"uniform"``: an angle drawn uniformly in [-rotation_deg, rotation_deg]
+            degrees and resampled bilinearly, which smooths the noise (white noise after a
+            random +-180 deg rotation: pixel sigma x 0.67, neighbour correlation 0.26);
+            ``"right_angles"``: 0, 90, 180 or 270 degrees, with the flips the 8 exact moves of
+            a square grid, which keep every pixel's noise (``rotation_deg`` is not used).
+            Regression targets learn their error bars from the noise: use ``"right_angles"``
+            with zoom 1 there.
         rotation_deg: rotation drawn uniformly in [-rotation_deg, rotation_deg] degrees.
         zoom: range of the zoom factor (1.0 = none; 0.9 magnifies the cutout by 1/0.9).
         shear_deg: shear angle drawn in [-shear_deg, shear_deg] degrees.
@@ -25,6 +34,7 @@ class AugmentConfig:
     """
 
     enabled: bool = True
+    rotation: str = "uniform"
     rotation_deg: float = 45.0
     zoom: tuple[float, float] = (0.9, 1.0)
     shear_deg: float = 15.0
@@ -32,6 +42,7 @@ class AugmentConfig:
     flip_vertical: bool = True
 
     def __post_init__(self):
+        check_choice("train.augment.rotation", self.rotation, ROTATIONS)
         check_range("train.augment.rotation_deg", self.rotation_deg, 0.0, 180.0)
         check_interval("train.augment.zoom", self.zoom, 0.0, 10.0, lo_open=True)
         check_range("train.augment.shear_deg", self.shear_deg, 0.0, 60.0)

@@ -23,6 +23,13 @@ is ``A = (1/zoom) * Shear(shear) * Rot(angle) * Flip``:
 The output image is ``out(p) = in(A^-1 p)``; points that fall outside are filled by mirroring the
 cutout at its edges (``"mirror"``, no artificial blank corners) or by the nearest edge pixel.
 
+Noise: bilinear resampling averages neighbouring pixels, so any rotation that is not a multiple
+of 90 degrees (and any zoom or shear) lowers the pixel noise and correlates neighbours (white
+noise after a random +-180 deg rotation: sigma x 0.67, neighbour correlation 0.26). The 8 moves
+of a square grid (rotations by multiples of 90 degrees, flips, zoom 1, no shear) are made by
+exact pixel permutations instead and keep the noise; ``rotation = "right_angles"`` draws only
+those (:func:`random_transforms`).
+
 Label-aware augmentation (:func:`transform_params`, for regression targets; shear must be 0
 there because a shear is not a symmetry of the lens model): positions ``(center_x, center_y)``
 become ``A (x, y)``; spin-2 quantities ``e = e1 + i e2`` and ``g = g1 + i g2`` become
@@ -88,9 +95,13 @@ def random_transforms(rng: np.random.Generator, n: int, config, *,
     shear ~ U(-shear_deg, shear_deg) (0 if ``allow_shear`` is false), each flip with probability
     1/2 when enabled. The draws are made in a fixed order, so the same generator state gives the
     same transforms whatever the settings' values.
+    With ``config.rotation == "right_angles"`` the angle is 0, 90, 180 or 270 degrees.
     """
     u = rng.random((5, n))
-    rot = np.deg2rad(config.rotation_deg) * (2 * u[0] - 1)
+    if config.rotation == "right_angles":
+        rot = 0.5 * np.pi * np.floor(4 * u[0])
+    else:
+        rot = np.deg2rad(config.rotation_deg) * (2 * u[0] - 1)
     lo, hi = config.zoom
     zoom = lo + (hi - lo) * u[1]
     shear_deg = config.shear_deg if allow_shear else 0.0
@@ -104,8 +115,8 @@ def apply_transforms(images: np.ndarray, transform: Transform, *,
                      fill_mode: str = "mirror") -> np.ndarray:
     """Resample ``images`` (B, H, W) or (B, H, W, C) with ``transform``; returns float32.
 
-    Bilinear interpolation; identity transforms return the input values exactly, and rotations by
-    multiples of 90 degrees of square cutouts move pixels exactly (up to float rounding).
+    Bilinear interpolation, except for the moves of a square grid (:func:`grid_move`), which
+    permute pixels exactly.
     """
     if fill_mode not in FILL_MODES:
         raise ValueError(f"fill_mode = {fill_mode!r} is invalid: expected one of {FILL_MODES}")
@@ -124,12 +135,28 @@ def apply_transforms(images: np.ndarray, transform: Transform, *,
     # the map is [[a_yy, a_yx], [a_xy, a_xx]] about the centre; the pixel weights are computed
     # in float64 and the result rounded once to float32
     for i in range(b):
+        turns = grid_move(transform, i) if h == w else None
+        if turns is not None:
+            y = x[i, :, ::-1] if transform.flip_x[i] else x[i]
+            y = y[::-1] if transform.flip_y[i] else y
+            out[i] = np.rot90(y, k=-turns, axes=(0, 1))
+            continue
         m = inv[i][::-1, ::-1]
         offset = centre - m @ centre
         for c in range(channels):
             ndimage.affine_transform(x[i, :, :, c], m, offset=offset, order=1, mode=fill_mode,
                                      output=out[i, :, :, c], prefilter=False)
     return out[..., 0] if squeeze else out
+
+
+def grid_move(transform: Transform, i: int) -> int | None:
+    """Quarter turns (0-3) of image ``i`` if its transform is a move of the square grid
+    (rotation a multiple of 90 degrees within 1e-9 rad, zoom 1, no shear), else None."""
+    quarter = transform.angle[i] / (0.5 * np.pi)
+    if (abs(quarter - round(quarter)) > 1e-9 or transform.zoom[i] != 1.0
+            or transform.shear[i] != 0.0):
+        return None
+    return int(round(quarter)) % 4
 
 
 # ------------------------------------------------------------------------------ parameters

@@ -12,10 +12,21 @@ index CSV::
 through untouched, so a hand-made index of real cutouts works too. Missing parameter values are
 empty cells.
 
-Header cards written for each cutout: ``BUNIT`` (electron), ``PIXSCALE`` (arcsec/pixel),
-``CDELT1``/``CDELT2`` (deg/pixel), ``OBJECT`` (the id), ``LABEL``, ``KIND``, ``SYSID`` and the
-key lens parameters that apply (``THETA_E``, ``E1``, ``E2``, ``CENTER_X``, ``CENTER_Y``,
-``MAGNIF``, ``G1``, ``G2``, ``SNR``), each with its unit in the comment.
+Header cards written for each cutout: ``BUNIT`` (electron), ``PIXSCALE`` (arcsec/pixel), a
+celestial WCS, ``OBJECT`` (the id), ``LABEL``, ``KIND``, ``SYSID`` and the key lens parameters
+that apply (``THETA_E``, ``E1``, ``E2``, ``CENTER_X``, ``CENTER_Y``, ``MAGNIF``, ``G1``, ``G2``,
+``SNR``), each with its unit and direction in the comment.
+
+Sky orientation (:data:`ORIENTATION`, also written as COMMENT cards): a cutout is North up and
+East left as displayed with row 0 at the bottom, so ``+x`` (``+column``) points West and ``+y``
+(``+row``) North. The WCS says the same: ``CTYPE = RA---TAN, DEC--TAN``, ``CDELT1 = -PIXSCALE``
+(RA grows to the left), ``CDELT2 = +PIXSCALE``, reference pixel the cutout centre at a nominal
+``CRVAL = (0, 0)`` (simulated cutouts have no true position), so the WCS puts the lens at
+``dRA cos(Dec) = -CENTER_X``, ``dDec = CENTER_Y``. Position angles ``phi`` of ``E1, E2, G1, G2``
+run counter-clockwise from ``+x`` (West) through ``+y`` (North): the astronomical PA, East of
+North, is ``phi - 90 deg``. In a frame whose ``x`` grows to the East (lenstronomy with
+``inverse=True``, i.e. ``ra = -x``) ``CENTER_X``, ``E2`` and ``G2`` change sign; ``THETA_E``,
+``E1``, ``G1`` and ``CENTER_Y`` do not.
 """
 from __future__ import annotations
 
@@ -43,11 +54,22 @@ HEADER_PARAMS = {
     "magnification": ("MAGNIF", ""), "g1": ("G1", ""), "g2": ("G2", ""), "snr": ("SNR", ""),
 }
 PARAM_DESCRIPTIONS = {
-    "theta_e": "Einstein radius", "e1": "SIE ellipticity e1", "e2": "SIE ellipticity e2",
-    "center_x": "lens centre x from cutout centre", "center_y": "lens centre y",
-    "magnification": "total source magnification", "g1": "external shear g1",
-    "g2": "external shear g2", "snr": "signal-to-noise of the lensed source",
+    "theta_e": "Einstein radius", "e1": "SIE e1, phi from +x (W) via N",
+    "e2": "SIE e2, phi from +x (W) via N",
+    "center_x": "lens x from centre, +x = +col = West",
+    "center_y": "lens y from centre, +y = +row = North",
+    "magnification": "source magnification inside cutout", "g1": "ext. shear g1, phi from W",
+    "g2": "ext. shear g2, phi from W via N", "snr": "signal-to-noise of the lensed source",
 }
+#: the COMMENT cards of every cutout: the sky orientation (see the module docstring)
+ORIENTATION = (
+    "Orientation: North up, East left with row 0 at the bottom:",
+    "+x = +column = West, +y = +row = North; the WCS (CDELT1 < 0) puts the",
+    "lens at dRA cos(Dec) = -CENTER_X, dDec = CENTER_Y.",
+    "Angles phi of E1, E2, G1, G2 run from +x (West) through +y (North):",
+    "PA (E of N) = phi - 90 deg. In a frame with x growing East",
+    "(lenstronomy inverse=True) CENTER_X, E2 and G2 change sign.",
+)
 
 
 def _fmt(value: Any) -> str:
@@ -64,9 +86,16 @@ def cutout_header(dataset: DataSet, i: int, ident: str):
     header["BUNIT"] = ("electron", "counts (electrons), sky subtracted")
     scale = dataset.pixel_scale
     if scale is not None and np.isfinite(scale):
+        ny, nx = dataset.images.shape[1:3]
         header["PIXSCALE"] = (float(scale), "arcsec / pixel")
-        header["CDELT1"] = (-float(scale) / 3600.0, "deg / pixel")
-        header["CDELT2"] = (float(scale) / 3600.0, "deg / pixel")
+        header["CTYPE1"] = ("RA---TAN", "RA grows to the left (East left)")
+        header["CTYPE2"] = ("DEC--TAN", "Dec grows upwards (North up)")
+        header["CRPIX1"] = ((nx + 1) / 2.0, "cutout centre (x = 0)")
+        header["CRPIX2"] = ((ny + 1) / 2.0, "cutout centre (y = 0)")
+        header["CRVAL1"] = (0.0, "nominal: a simulated cutout has no position")
+        header["CRVAL2"] = (0.0, "nominal: a simulated cutout has no position")
+        header["CDELT1"] = (-float(scale) / 3600.0, "deg / pixel; +x (+column) = West")
+        header["CDELT2"] = (float(scale) / 3600.0, "deg / pixel; +y (+row) = North")
         header["CUNIT1"] = "deg"
         header["CUNIT2"] = "deg"
     header["OBJECT"] = (ident, "cutout id (index id column)")
@@ -83,6 +112,8 @@ def cutout_header(dataset: DataSet, i: int, ident: str):
         if np.isfinite(value):
             desc = PARAM_DESCRIPTIONS.get(name, name)
             header[key] = (float(str(np.float32(value))), f"[{unit}] {desc}" if unit else desc)
+    for line in ORIENTATION:
+        header["COMMENT"] = line
     return header
 
 

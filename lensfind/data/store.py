@@ -447,3 +447,11 @@ def read_set(path: str | Path) -> DataSet:
                        kinds=np.asarray(kinds, dtype=str),
                        system_id=f["system_id"][()].astype(np.int64, copy=False),
                        meta=_read_meta(f), path=path)
+
+
+def read_params(path: str | Path) -> dict[str, np.ndarray]:
+    """The parameter arrays of a set, without reading its images (errors as :func:`read_set`)."""
+    path = Path(path)
+    with _open(path) as f:
+        _check(path, f)
+        return {k: ds[()].astype(np.float32, copy=False) for k, ds in f["params"].items()}

@@ -37,13 +37,15 @@ def _roc(labels, scores):
 
 
 def plot_roc(curves: Mapping[int, tuple[np.ndarray, np.ndarray]], path: str | Path, *,
-             title: str = "") -> Path:
+             title: str = "", names: Mapping[int, str] | None = None) -> Path:
     """ROC curves of all folds in one PNG: linear axes (left) and log FPR (right).
 
     Args:
         curves: fold -> (labels, scores) of its test images.
         path: PNG to write.
         title: figure title.
+        names: fold -> legend name (default ``fold <k+1>``); with one curve no pooled curve is
+            drawn.
     """
     plt = _plt()
     path = Path(path)
@@ -57,10 +59,10 @@ def plot_roc(curves: Mapping[int, tuple[np.ndarray, np.ndarray]], path: str | Pa
         n_neg = int(np.sum(np.asarray(labels) == 0))
         for ax in axes:
             ax.step(fpr, tpr, where="post", lw=1.2, alpha=0.8,
-                    label=f"fold {fold + 1}: AUC {auc:.3f}")
+                    label=f"{(names or {}).get(fold, f'fold {fold + 1}')}: AUC {auc:.3f}")
         interp.append(np.interp(grid, fpr, tpr))
         axes[1].axvline(1.0 / max(n_neg, 1), color="0.85", lw=0.6, zorder=0)
-    if interp:
+    if len(interp) > 1:
         all_labels = np.concatenate([np.asarray(c[0]) for c in curves.values()])
         all_scores = np.concatenate([np.asarray(c[1]) for c in curves.values()])
         if len(np.unique(all_labels)) == 2:
@@ -73,10 +75,33 @@ def plot_roc(curves: Mapping[int, tuple[np.ndarray, np.ndarray]], path: str | Pa
                 ylabel="true-positive rate (recovered lenses)", title="ROC, linear")
     axes[1].set_xscale("log")
     axes[1].set(xlim=(1e-4, 1), ylim=(0, 1.01), xlabel="false-positive rate (log)",
-                title="ROC, low-FPR end (grey: 1/N_neg of a fold)")
+                title="ROC, low-FPR end (grey: 1/N_neg)")
     axes[0].legend(loc="lower right", fontsize=8)
     for ax in axes:
         ax.grid(alpha=0.3)
+    return _save(fig, path, title)
+
+
+def plot_recall_bins(panels: Mapping[str, Sequence[dict]], path: str | Path, *,
+                     title: str = "") -> Path:
+    """Recall at p >= 0.5 and at the TPR0 threshold, and mean p(lens), per bin of each truth
+    column: one panel per column; ``panels``: column -> rows of
+    :func:`lensfind.evaluate.finding.recall_in_bins` (the bin of NaN values is left out)."""
+    plt = _plt()
+    path = Path(path)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.2), squeeze=False)
+    for ax, (column, rows) in zip(axes[0], panels.items()):
+        rows = [r for r in rows if np.isfinite(r["lo"]) and r["n"]]
+        x = np.arange(len(rows))
+        for key, label, marker in (("recall", "recall (p >= 0.5)", "o"),
+                                   ("recall_tpr0", "recall above every non-lens", "s"),
+                                   ("mean_p", "mean p(lens)", "^")):
+            ax.plot(x, [r[key] for r in rows], marker=marker, label=label)
+        ax.set_xticks(x, [f"{r['lo']:.3g}-{r['hi']:.3g}\n(n={r['n']})" for r in rows],
+                      fontsize=7)
+        ax.set(ylim=(-0.02, 1.02), xlabel=column, title=f"lenses by {column}")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower right")
     return _save(fig, path, title)
 
 

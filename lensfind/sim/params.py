@@ -5,8 +5,21 @@ the lens parameters of a non-lens), except :data:`SUBSTRUCTURE_PARAMS`, which ap
 ``simulation.substructure.classes`` is non-empty (so sets without substructure keep their
 parameters). The lens parameters ``theta_e, e1, e2, center_x, center_y,
 magnification, g1, g2, snr`` are the regression targets; their names are fixed.
+
+Magnification is measured inside the cutout: the lensed source flux that lands on the cutout
+(before the PSF) over the whole unlensed flux. It therefore depends on the cutout size and the
+source offset: where an arc or counter-image falls (partly) outside the cutout, ``magnification``
+is a lower bound, and a lens whose images all fall outside has ``magnification`` near 0.
+``arc_outside_fraction`` flags such images: the share of the lensed source flux that falls
+outside the cutout, measured on a grid twice the cutout's width
+(``lensfind.sim.simulate.OUTSIDE_GRID``); 0 when every image is inside. Select on it (e.g.
+``< 0.01``) before using the magnification as a target or a measure. The outer image of an SIS
+lies at ``theta_e (1 + offset)`` from the lens centre, so a cutout of half-width ``> center_max
++ theta_e_max (1 + offset_max)`` plus a few source radii keeps the arcs inside.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from lensfind.validation import lookup
 
@@ -17,8 +30,13 @@ PARAMS: dict[str, tuple[str, str]] = {
     "e2": ("", "SIE ellipticity component (1-q)/(1+q) sin(2 phi)"),
     "center_x": ("arcsec", "lens centre x, from the cutout centre (x to the right)"),
     "center_y": ("arcsec", "lens centre y, from the cutout centre (y along increasing rows)"),
-    "magnification": ("", "total flux magnification: lensed source flux in the cutout (summed "
-                          "over the supersampled image before the PSF) / total unlensed flux"),
+    "magnification": ("", "flux magnification inside the cutout: lensed source flux in the "
+                          "cutout (summed over the supersampled image before the PSF) / total "
+                          "unlensed flux; a lower bound where arcs leave the cutout "
+                          "(see arc_outside_fraction)"),
+    "arc_outside_fraction": ("", "share of the lensed source flux (before the PSF, on a grid "
+                                 "twice the cutout's width) outside the cutout; > 0: "
+                                 "magnification is a lower bound"),
     "g1": ("", "external shear component 1"),
     "g2": ("", "external shear component 2"),
     "snr": ("", "matched-filter S/N of the lensed source: sqrt(sum_pixels s^2 / variance), "
@@ -63,7 +81,7 @@ REGRESSION_TARGETS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnificat
 #: the six of the covariance paper's Table 1 (``ModelConfig.targets`` by default)
 TABLE1_TARGETS = REGRESSION_TARGETS[:6]
 #: parameters of the lens, recorded as NaN for non-lenses
-LENS_PARAMS = REGRESSION_TARGETS + ("snr",)
+LENS_PARAMS = REGRESSION_TARGETS + ("snr", "arc_outside_fraction")
 #: recorded only when the set has substructure classes (then NaN for non-lenses)
 SUBSTRUCTURE_PARAMS = ("substructure", "n_subhalos", "n_vortices", "vortex_length",
                        "substructure_mass", "substructure_mass_fraction")
@@ -73,3 +91,16 @@ def describe(name: str) -> str:
     """``"theta_e [arcsec]: Einstein radius ..."``; unknown names raise listing the known ones."""
     unit, text = lookup(PARAMS, name, "simulation parameter")
     return f"{name} [{unit}]: {text}" if unit else f"{name}: {text}"
+
+
+def outside_note(params, limit: float = 0.01) -> str | None:
+    """A line for the user when lenses of a set lose more than ``limit`` of their lensed flux
+    outside the cutout (``arc_outside_fraction``), else None."""
+    fraction = np.asarray(params.get("arc_outside_fraction", []), np.float64)
+    lenses = fraction[np.isfinite(fraction)]
+    clipped = int(np.sum(lenses > limit))
+    if not clipped:
+        return None
+    return (f"{clipped} of {lenses.size} lenses have more than {limit:.0%} of their lensed "
+            f"flux outside the cutout (up to {lenses.max():.0%}; arc_outside_fraction): their "
+            "magnification is a lower bound")

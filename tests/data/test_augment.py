@@ -265,3 +265,42 @@ def test_sequence_label_fn_gets_the_batch_transforms():
     with pytest.raises(ValueError, match="targets or a label_fn"):
         AugmentedSequence(np.zeros((4, 8, 8)), None)
     assert rng_for(1, "augment", 0, 0, 0).random() == rng_for(1, "augment", 0, 0, 0).random()
+
+
+def _noise_after(cfg, n=64, size=48, seed=3):
+    """Pixel sigma and the mean correlation of horizontal and vertical neighbours of unit white
+    noise after one random augmentation per image (inner pixels, away from mirrored edges)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(n, size, size)).astype(np.float32)
+    out = apply_transforms(noise, random_transforms(rng, n, cfg, allow_shear=False))
+    inner = out[:, 8:-8, 8:-8].astype(np.float64)
+    sigma = inner.std()
+    corr = 0.5 * (np.mean(inner[:, :, 1:] * inner[:, :, :-1])
+                  + np.mean(inner[:, 1:] * inner[:, :-1])) / inner.var()
+    return sigma, corr
+
+
+def test_continuous_rotations_smooth_white_noise():
+    sigma, corr = _noise_after(AugmentConfig(rotation_deg=180, zoom=(1.0, 1.0), shear_deg=0))
+    assert 0.62 < sigma < 0.72 and 0.2 < corr < 0.32     # the trap: 0.67 and 0.26
+
+
+def test_right_angle_moves_keep_white_noise():
+    cfg = AugmentConfig(rotation="right_angles", zoom=(1.0, 1.0), shear_deg=0)
+    sigma, corr = _noise_after(cfg)
+    assert abs(sigma - 1.0) < 0.02 and abs(corr) < 0.02
+    t = random_transforms(np.random.default_rng(0), 4000, cfg)
+    assert set(np.round(np.rad2deg(t.angle)).tolist()) == {0.0, 90.0, 180.0, 270.0}
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270, -90])
+@pytest.mark.parametrize("flip_x, flip_y", [(False, False), (True, False), (False, True)])
+def test_grid_moves_are_exact_and_agree_with_the_resampled_path(angle, flip_x, flip_y):
+    rng = np.random.default_rng(4)
+    imgs = rng.normal(size=(2, 15, 15)).astype(np.float32)
+    exact = apply_transforms(imgs, Transform.make(2, angle_deg=angle, flip_x=flip_x,
+                                                  flip_y=flip_y))
+    nudged = apply_transforms(imgs, Transform.make(2, angle_deg=angle + 1e-6, flip_x=flip_x,
+                                                   flip_y=flip_y))   # bilinear path
+    assert np.allclose(exact, nudged, atol=1e-4)
+    assert sorted(exact[0].ravel().tolist()) == sorted(imgs[0].ravel().tolist())

@@ -79,3 +79,29 @@ def test_index_errors(tmp_path, exported):
     bad.write_text(f"id,path,score\na,{exported.parent / 'cutouts' / '000000.fits'},0.5\n")
     cut = read_cutouts(bad)  # absolute paths and extra columns are passed through
     assert cut.rows[0]["score"] == "0.5" and cut.images.shape == (1, 32, 32)
+
+
+def test_header_wcs_and_center_x_agree_on_the_sky(exported, tiny_set):
+    """The WCS puts the lens where CENTER_X/CENTER_Y say: +x = +column = West (RA down)."""
+    import warnings
+
+    from astropy.wcs import WCS
+    rows = read_index(exported)
+    lenses = [i for i in range(len(rows)) if tiny_set.labels[i] == 1]
+    assert lenses
+    for i in lenses:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")        # no truncated cards
+            header = fits.getheader(rows[i]["path"])
+        wcs = WCS(header)
+        assert wcs.has_celestial
+        scale = header["PIXSCALE"]
+        ny, nx = tiny_set.images.shape[1:]
+        col = (nx - 1) / 2 + header["CENTER_X"] / scale    # the simulator's pixel convention
+        row = (ny - 1) / 2 + header["CENTER_Y"] / scale
+        ra, dec = wcs.all_pix2world([[col, row]], 0)[0]
+        ra = (ra + 180.0) % 360.0 - 180.0
+        assert ra * 3600 == pytest.approx(-header["CENTER_X"], abs=1e-6)
+        assert dec * 3600 == pytest.approx(header["CENTER_Y"], abs=1e-6)
+        assert "West" in header.comments["CENTER_X"]
+        assert any("PA (E of N)" in str(c) for c in header["COMMENT"])

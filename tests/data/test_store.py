@@ -7,7 +7,7 @@ import pytest
 
 from lensfind.config import experiment_from_dict
 from lensfind.data.build import simulation_record
-from lensfind.data.store import DataError, DataSet, check_set, read_set, write_set
+from lensfind.data.store import DataError, DataSet, check_set, read_params, read_set, write_set
 
 
 def _same_bytes(a, b):
@@ -27,6 +27,9 @@ def test_round_trip_is_bit_identical(tiny_set, tiny_batch, tiny_exp):
         assert _same_bytes(ds.params[name], np.asarray(values, np.float32)), name
     assert ds.n_lenses == 4 and set(ds.kinds[ds.labels == 1]) == {"lens"}
     assert np.isnan(ds.params["theta_e"][ds.labels == 0]).all()
+    params = read_params(ds.path)      # the parameters alone, the same bits
+    assert list(params) == list(ds.params)
+    assert all(_same_bytes(params[k], ds.params[k]) for k in params)
 
 
 def test_metadata_round_trip(tiny_set, tiny_exp):

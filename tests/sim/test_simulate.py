@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lensfind.sim.config import NEGATIVE_KINDS, SimConfig
-from lensfind.sim.params import LENS_PARAMS, PARAMS, SUBSTRUCTURE_PARAMS, describe
+from lensfind.sim.params import LENS_PARAMS, PARAMS, SUBSTRUCTURE_PARAMS, describe, outside_note
 from lensfind.sim.simulate import BLOCK, KINDS, SimBatch, simulate, simulate_chunks
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -207,3 +207,19 @@ def test_snr_grows_with_exposure_time():
     ratio = b.params["snr"] / a.params["snr"]
     # sqrt(4) = 2 if shot noise dominated; more where the fixed read noise matters
     assert np.all((ratio >= 2.0 - 1e-4) & (ratio < 2.5))
+
+
+def test_arc_outside_fraction_measures_the_flux_a_small_cutout_loses():
+    """On a 2.4" cutout large Einstein radii and offsets put images outside: the same lenses
+    (same draws) on a 6" cutout give the flux the small one lost, which the flag predicts."""
+    tight = SimConfig(size=48, supersampling=1, n_lenses=40, n_nonlenses=0).replace(
+        lens={"theta_e": (1.2, 1.5)}, source={"offset": (0.4, 0.6)})
+    small = simulate(tight, seed=3).params
+    wide = simulate(tight.replace(size=120), seed=3).params
+    assert np.array_equal(small["theta_e"], wide["theta_e"])
+    lost = 1 - small["magnification"] / wide["magnification"]
+    assert np.all(wide["arc_outside_fraction"] < 0.05)
+    assert np.allclose(small["arc_outside_fraction"], lost, atol=0.06)
+    assert lost.min() > 0.3
+    assert outside_note(small).startswith("40 of 40 lenses have more than 1% of their lensed")
+    assert outside_note(wide, limit=0.05) is None
