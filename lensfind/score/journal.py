@@ -7,7 +7,8 @@ Two work files sit next to the scores ``OUT`` while a run is under way (:func:`w
   chunk is appended and flushed to disk (``fsync``) before it is recorded.
 * ``OUT.progress.json``: what is done -- rows, bytes of ``OUT.partial``, status counts -- and the
   fingerprint of the run (:func:`run_fingerprint`): the candidate list (path, SHA-256, rows), the
-  survey image, the model files, the settings that change numbers and the output columns, plus
+  stack or survey tiles, the model files, the settings that change numbers and the output
+  columns, plus
   the chunk and batch sizes. Replaced atomically and fsynced after every chunk
   (:func:`lensfind.files.write_json`).
 
@@ -37,21 +38,18 @@ def work_paths(out: Path) -> tuple[Path, Path]:
     return out.with_name(out.name + ".partial"), out.with_name(out.name + ".progress.json")
 
 
-def run_fingerprint(cands, survey_path: Path | None, models: Any, *, mc_samples: int, seed: int,
-                tolerance: float, columns: Sequence[str]) -> dict[str, Any]:
+def run_fingerprint(cands, source: Any, models: Any, *, mc_samples: int, seed: int,
+                    tolerance: float, columns: Sequence[str]) -> dict[str, Any]:
     """What must be equal for a resumed run to continue an unfinished one.
 
-    ``cands``: the :class:`~lensfind.score.reader.CandidateList`; ``models``: the committee's
-    :meth:`~lensfind.score.committee.Committee.fingerprint`; ``columns``: the final header.
+    ``cands``: the :class:`~lensfind.score.reader.CandidateList`; ``source``: the cutout
+    source's fingerprint (a stack's or the tiles' paths, sizes and times; None for files);
+    ``models``: the committee's :meth:`~lensfind.score.committee.Committee.fingerprint`;
+    ``columns``: the final header.
     """
-    image = None
-    if survey_path is not None:
-        st = survey_path.stat()
-        image = {"path": str(survey_path.resolve()), "size": st.st_size,
-                 "mtime_ns": st.st_mtime_ns}
     return {"csv": {"path": str(cands.path.resolve()), "sha256": cands.sha256,
                     "rows": cands.n_rows},
-            "image": image, "models": models,
+            "source": source, "models": models,
             "mc_samples": mc_samples, "seed": seed,
             "tolerance": tolerance, "columns": list(columns)}
 

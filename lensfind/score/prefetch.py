@@ -1,12 +1,13 @@
 """Reading a chunk's cutouts while the models score the previous one.
 
-:class:`CutoutLoader` reads one row's cutout: a file (:func:`~lensfind.score.reader.load_cutout`)
-or a cut from a survey image (:mod:`lensfind.score.cutouts`), after the list-level problems of
-the row (:func:`~lensfind.score.reader.row_problem`). :func:`prefetched` starts reading each chunk
-as soon as the previous one is handed out, so at most two chunks of cutouts are in memory: in a
-thread pool (one task per row; survey positions are computed for the chunk in the calling
-thread, as the WCS is not thread-safe), or in worker processes
-(:class:`~lensfind.score.read_pool.ProcessReader`, a block of rows per task).
+:class:`CutoutLoader` reads one row's cutout from the run's source (:mod:`lensfind.score.sources`:
+files, a stack, survey tiles) after the list-level problems of the row
+(:func:`~lensfind.score.reader.row_problem`). :func:`prefetched` starts reading each chunk as
+soon as the previous one is handed out, so at most two chunks of cutouts are in memory: in a
+thread pool (one task per row; a stack's chunk as one task, its indices read together; what the
+rows point at is located for the chunk in the calling thread, as the WCS is not thread-safe), or
+in worker processes (files only: :class:`~lensfind.score.read_pool.ProcessReader`, a block of
+rows per task).
 
 Every row ends with a :data:`~lensfind.score.read_pool.RowResult` ``(image, status, reason)``:
 a bad row gets its status and reason, and no exception of one row stops the run.
@@ -20,73 +21,69 @@ from typing import Any
 
 import numpy as np
 
-from lensfind.score.cutouts import parse_radec
 from lensfind.score.read_pool import ProcessReader, RowResult
-from lensfind.score.reader import (
-    CandidateList,
-    CutoutError,
-    Row,
-    conform,
-    load_cutout,
-    row_problem,
-)
+from lensfind.score.reader import CandidateList, CutoutError, Row, conform, row_problem
 
 
 class CutoutLoader:
-    """Reads one row's cutout (file or survey image); list-level problems come first."""
-    def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float,
-                 survey=None):
+    """Reads rows' cutouts from ``source``; list-level problems come first."""
+
+    def __init__(self, cands: CandidateList, source):
         self.cands = cands
-        self.shape = shape
-        self.tolerance = tolerance
-        self.survey = survey
+        self.source = source
 
-    def positions(self, rows: Sequence[Row]) -> dict[int, Any]:
-        """Survey mode: pixel positions of a chunk's rows (WCS used from one thread only)."""
-        out: dict[int, Any] = {}
-        good, ras, decs = [], [], []
-        for row in rows:
-            try:
-                ra, dec = parse_radec(self.cands.cell(row, self.cands.ra_col),
-                                      self.cands.cell(row, self.cands.dec_col))
-            except CutoutError as err:
-                out[row.index] = err
-                continue
-            good.append(row.index)
-            ras.append(ra)
-            decs.append(dec)
-        if good:
-            x, y = self.survey.pixel_positions(np.array(ras), np.array(decs))
-            out.update({i: (float(a), float(b)) for i, a, b in zip(good, x, y)})
-        return out
+    def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
+        """What each row points at (see :meth:`lensfind.score.sources.FileSource.locate`)."""
+        return self.source.locate(rows)
 
-    def __call__(self, row: Row, position: Any = None) -> tuple[np.ndarray, str]:
+    def __call__(self, row: Row, where: Any = None) -> tuple[np.ndarray, str]:
         problem = row_problem(self.cands, row)
         if problem is not None:
             raise problem
-        if self.survey is None:
-            return load_cutout(self.cands.base_dir, self.cands.cell(row, self.cands.path_col),
-                               self.shape, tolerance=self.tolerance)
-        if isinstance(position, CutoutError):
-            raise position
+        if isinstance(where, CutoutError):
+            raise where
         try:
-            return conform(self.survey.cut(position[0], position[1], self.shape), self.shape,
-                           tolerance=self.tolerance)
+            return self.source.load(row, where)
         except CutoutError:
             raise
+        except MemoryError:
+            raise CutoutError("error", "out of memory while reading the cutout") from None
         except Exception as err:
             raise CutoutError("error", f"{type(err).__name__}: {str(err)[:200]}") from None
 
+    def chunk(self, rows: Sequence[Row], where: dict[int, Any]) -> list[RowResult]:
+        """A chunk read together (a stack's indices in one pass); a failed joint read falls
+        back to row by row, so one bad row never costs the others."""
+        results: list[RowResult | None] = []
+        todo: list[tuple[int, Any]] = []
+        for k, row in enumerate(rows):
+            problem = row_problem(self.cands, row) or (
+                where.get(row.index) if isinstance(where.get(row.index), CutoutError) else None)
+            results.append(None if problem is None else (None, problem.status, problem.reason))
+            if problem is None:
+                todo.append((k, where[row.index]))
+        try:
+            images = self.source.load_chunk([w for _, w in todo])
+        except Exception:
+            return [r if r is not None else load_row(self, rows[k], where.get(rows[k].index))
+                    for k, r in enumerate(results)]
+        for (k, _), image in zip(todo, images):
+            try:
+                picture, note = conform(image, self.source.shape, tolerance=self.source.tolerance)
+                results[k] = (picture, "ok", note)
+            except CutoutError as err:
+                results[k] = (None, err.status, err.reason)
+        return results  # type: ignore[return-value]
+
     def image(self, row: Row) -> np.ndarray:
         """The cutout of one row (read again, e.g. for the top-N grid); raises on a bad row."""
-        position = self.positions([row]).get(row.index) if self.survey is not None else None
-        return self(row, position)[0]
+        return self(row, self.locate([row]).get(row.index))[0]
 
 
-def load_row(loader: CutoutLoader, row: Row, position: Any) -> RowResult:
+def load_row(loader: Callable, row: Row, where: Any) -> RowResult:
     """``(image, "ok", note)`` or ``(None, status, reason)``; never raises."""
     try:
-        image, note = loader(row, position)
+        image, note = loader(row, where)
         return image, "ok", note
     except CutoutError as err:
         return None, err.status, err.reason
@@ -102,8 +99,11 @@ def submit(pool: ThreadPoolExecutor, processes: ProcessReader | None, loader: Cu
            rows: list[Row]) -> tuple[list[Row], Fetch]:
     """Start reading ``rows``; returns them with a function that waits for their results."""
     if processes is None:
-        positions = loader.positions(rows) if loader.survey is not None else {}
-        futures: list[Future] = [pool.submit(load_row, loader, row, positions.get(row.index))
+        where = loader.locate(rows)
+        if hasattr(loader.source, "load_chunk"):
+            whole = pool.submit(loader.chunk, rows, where)
+            return rows, whole.result
+        futures: list[Future] = [pool.submit(load_row, loader, row, where.get(row.index))
                                  for row in rows]
         return rows, lambda: [f.result() for f in futures]
     results: list[RowResult | None] = [None] * len(rows)

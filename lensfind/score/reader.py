@@ -1,12 +1,17 @@
 """Candidate lists and cutout files: read, check, and say exactly what is wrong with a bad row.
 
-A candidate list is a UTF-8 CSV with a header line. Columns (names matched case-insensitively):
+A candidate list is a UTF-8 CSV with a header line, or a table that ``astropy.table`` reads
+(FITS binary table, ECSV; :data:`LIST_FORMATS`, chosen by the file's suffix), whose cells are
+taken as text (floats as their shortest round-trip repr, masked cells empty). Columns (names
+matched case-insensitively):
 
 * ``id`` (required): the candidate's name; must be unique (later repeats are not scored).
 * ``path`` (required unless cutouts are cut from a survey image): the cutout file, relative to
   the CSV's folder (absolute paths are accepted). FITS (plain or gzipped; the first HDU that
   holds an image) or NumPy ``.npy`` (read with ``allow_pickle=False``).
-* ``ra``, ``dec`` (optional; required with a survey image): decimal degrees.
+* ``ra``, ``dec`` (optional; required with survey tiles): decimal degrees.
+* ``index`` (required with a stack; ``--index-column``): the row's 0-based position in the
+  stack (:mod:`lensfind.score.stacks`).
 * ``grade`` (optional): a human grade such as A/B/C, summarised by :mod:`lensfind.score.report`.
 * any other column is copied to the output unchanged.
 
@@ -29,7 +34,7 @@ import hashlib
 import math
 import os
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +53,10 @@ STATUSES: dict[str, str] = {
     "no_image": "the FITS file has no HDU holding an image",
     "wrong_shape": "the image is not 2-D or its size is too far from the model's input",
     "non_finite": "the image has NaN or infinite pixels",
-    "bad_coordinates": "ra/dec missing or not numbers in range (survey-image mode)",
-    "off_image": "the cutout does not lie wholly inside the survey image",
+    "bad_coordinates": "ra/dec missing or not numbers in range (survey-tile mode)",
+    "off_image": "the cutout does not lie wholly inside any survey tile",
+    "bad_index": "the stack index is not a whole number >= 0 (stack mode)",
+    "index_out_of_range": "the stack index is past the end of the stack",
     "error": "an unexpected error while reading this row (the reason has the details)",
 }
 
@@ -91,8 +98,11 @@ class CandidateList:
         columns: header names as written in the file.
         n_rows: number of data rows (blank lines are skipped).
         sha256: digest of the file's bytes (resume refuses to mix two different lists).
-        id_col, path_col, ra_col, dec_col, grade_col: column positions (None when absent).
+        id_col, path_col, ra_col, dec_col, grade_col, index_col: column positions (None
+            when absent).
         duplicates: row index -> index of the row where that id first appeared (repeats only).
+        table: the cells of a table list (FITS, ECSV), held in memory; None for a CSV list,
+            which is streamed.
     """
 
     path: Path
@@ -106,21 +116,33 @@ class CandidateList:
     grade_col: int | None
     duplicates: dict[int, int]
     first_lines: dict[int, int]
+    index_col: int | None = None
+    table: list[tuple[str, ...]] | None = None
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
 
-    def rows(self, start: int = 0) -> Iterator[Row]:
-        """Data rows from index ``start`` on, read lazily from the file."""
-        for row in _records(self.path, len(self.columns)):
+    @property
+    def line_word(self) -> str:
+        """What :attr:`Row.line` counts: ``"line"`` of a CSV file, ``"row"`` of a table."""
+        return "line" if self.table is None else "row"
+
+    def rows(self, start: int = 0, stop: int | None = None) -> Iterator[Row]:
+        """Data rows with index in ``[start, stop)``, read lazily from the file."""
+        records = _records(self.path, len(self.columns)) if self.table is None \
+            else _table_rows(self.table)
+        for row in records:
+            if stop is not None and row.index >= stop:
+                return
             if row.index >= start:
                 yield row
 
-    def chunks(self, size: int, start: int = 0) -> Iterator[list[Row]]:
-        """Lists of at most ``size`` rows; chunk ``k`` holds rows ``start + k*size`` on."""
+    def chunks(self, size: int, start: int = 0, stop: int | None = None) -> Iterator[list[Row]]:
+        """Lists of at most ``size`` rows of ``[start, stop)``; chunk ``k`` holds rows
+        ``start + k*size`` on."""
         chunk: list[Row] = []
-        for row in self.rows(start):
+        for row in self.rows(start, stop):
             chunk.append(row)
             if len(chunk) == size:
                 yield chunk
@@ -191,28 +213,93 @@ def _find_column(columns: Sequence[str], name: str) -> int | None:
     return hits[0] if hits else None
 
 
-def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str = "path",
-                    need_path: bool = True, need_radec: bool = False) -> CandidateList:
-    """Check a candidate list once, streaming: encoding, header, columns, row count, repeats.
+def _table_rows(table: Sequence[tuple[str, ...]]) -> Iterator[Row]:
+    for index, cells in enumerate(table):
+        yield Row(index, index + 1, cells)
 
-    Memory is 8 bytes per row (a hash of each id); repeated ids are then confirmed exactly.
 
-    Raises:
-        CandidateListError: missing or unreadable file, empty file, undecodable bytes, invalid
-            CSV, a required column missing, repeated column names, or no data rows.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CandidateListError(f"{path}: no such candidate list (expected a CSV file with "
-                                 f"columns {id_column},{path_column},...)")
-    required = [id_column] + ([path_column] if need_path else []) \
-        + (["ra", "dec"] if need_radec else [])
+def _cell_texts(column) -> list[str]:
+    """A table column's cells as text: shortest round-trip repr of numbers, masked -> ""."""
+    mask = np.ma.getmaskarray(column) if hasattr(column, "mask") else None
+    values = np.asarray(column)
+    if values.dtype.kind == "S":
+        texts = [v.decode("utf-8", "replace") for v in values.tolist()]
+    elif values.dtype.kind == "f":
+        texts = [repr(float(v)) if math.isfinite(v) else "" for v in values.tolist()]
+    else:
+        texts = [str(v) for v in values.tolist()]
+    if mask is not None and mask.any():
+        texts = ["" if m else t for t, m in zip(texts, mask.tolist())]
+    return texts
+
+
+def _csv_list(path: Path) -> tuple[list[str], None]:
+    """A CSV list's header (its rows are streamed later)."""
     try:
-        header_line = next(iter(csv.reader(_decoded_lines(path))), None)
+        header = next(iter(csv.reader(_decoded_lines(path))), None)
     except csv.Error as err:
         raise CandidateListError(f"{path}, line 1: not valid CSV ({err})") from None
     except OSError as err:
         raise CandidateListError(f"{path}: cannot read ({err.strerror})") from None
+    return header or [], None
+
+
+def _astropy_list(fmt: str) -> Callable[[Path], tuple[list[str], list[tuple[str, ...]]]]:
+    def read(path: Path) -> tuple[list[str], list[tuple[str, ...]]]:
+        """A table list's header and its cells as text, read whole by ``astropy.table``."""
+        from astropy.table import Table
+        try:
+            table = Table.read(path, format=fmt)
+        except Exception as err:  # astropy raises many types for bad files
+            raise CandidateListError(f"{path}: not a readable {fmt} table ({type(err).__name__}"
+                                     f": {str(err)[:200]}); expected a table with a header "
+                                     "of column names and one row per candidate") from None
+        wide = [name for name in table.colnames if table[name].ndim > 1]
+        if wide:
+            raise CandidateListError(f"{path}: column(s) {', '.join(wide)} hold arrays per row; "
+                                     "expected one value per cell")
+        columns = [_cell_texts(table[name]) for name in table.colnames]
+        return list(table.colnames), list(zip(*columns))
+    return read
+
+
+#: candidate-list suffix -> reader of ``(header, table cells or None for a streamed CSV)``
+LIST_FORMATS: dict[str, Callable[[Path], tuple[list[str], list[tuple[str, ...]] | None]]] = {
+    ".csv": _csv_list,
+    ".fits": _astropy_list("fits"),
+    ".fit": _astropy_list("fits"),
+    ".fits.gz": _astropy_list("fits"),
+    ".ecsv": _astropy_list("ascii.ecsv"),
+}
+
+
+def list_format(path: Path) -> str:
+    """The key of :data:`LIST_FORMATS` for ``path`` (by suffix; unknown suffixes read as CSV)."""
+    name = path.name.lower()
+    return next((s for s in sorted(LIST_FORMATS, key=len, reverse=True) if name.endswith(s)),
+                ".csv")
+
+
+def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str = "path",
+                    need_path: bool = True, need_radec: bool = False,
+                    index_column: str | None = None) -> CandidateList:
+    """Check a candidate list once: encoding, header, columns, row count, repeats.
+
+    A CSV list is streamed: memory is 8 bytes per row (a hash of each id); repeated ids are then
+    confirmed exactly. A table list (:data:`LIST_FORMATS`) is held as text. ``index_column``:
+    required column of stack indices (stack mode).
+
+    Raises:
+        CandidateListError: missing or unreadable file, empty file, undecodable bytes, invalid
+            CSV or table, a required column missing, repeated column names, or no data rows.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CandidateListError(f"{path}: no such candidate list (expected a CSV, FITS or ECSV "
+                                 f"table with columns {id_column},{path_column},...)")
+    required = [id_column] + ([path_column] if need_path else []) \
+        + (["ra", "dec"] if need_radec else []) + ([index_column] if index_column else [])
+    header_line, table = LIST_FORMATS[list_format(path)](path)
     if not header_line or all(not c.strip() for c in header_line):
         raise CandidateListError(f"{path}: the file is empty; expected a header line with the "
                                  f"columns {','.join(required)} and one row per candidate")
@@ -228,14 +315,19 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
             f"{path}, line 1: missing required column(s) {', '.join(missing)}; found "
             f"{', '.join(repr(c) if not c.isprintable() else c for c in columns)}; "
             f"expected at least {', '.join(required)}"
-            + ("" if need_path else " (cutouts are cut from the survey image at ra, dec)"))
+            + ("" if need_path else " (cutouts come from a stack or survey tiles)"))
     id_col = _find_column(columns, id_column)
     assert id_col is not None
 
     digest = hashlib.sha256()
+    if table is not None:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(2**20), b""):
+                digest.update(block)
+    records = _records(path, len(columns), digest) if table is None else _table_rows(table)
     hashes = array("q")
     n_rows = 0
-    for row in _records(path, len(columns), digest):
+    for row in records:
         ident = row.cells[id_col].strip() if row.problem is None else ""
         hashes.append(hash(ident) if ident else 0)
         n_rows += 1
@@ -251,7 +343,8 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
     first_lines: dict[int, int] = {}
     if suspects:
         first: dict[str, tuple[int, int]] = {}
-        for row in _records(path, len(columns)):
+        again = _records(path, len(columns)) if table is None else _table_rows(table)
+        for row in again:
             ident = row.cells[id_col].strip() if row.problem is None else ""
             if not ident or hash(ident) not in suspects:
                 continue
@@ -264,7 +357,8 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
         path=path, columns=columns, n_rows=n_rows, sha256=digest.hexdigest(), id_col=id_col,
         path_col=_find_column(columns, path_column),
         ra_col=_find_column(columns, "ra"), dec_col=_find_column(columns, "dec"),
-        grade_col=_find_column(columns, "grade"), duplicates=duplicates, first_lines=first_lines)
+        grade_col=_find_column(columns, "grade"), duplicates=duplicates, first_lines=first_lines,
+        index_col=_find_column(columns, index_column) if index_column else None, table=table)
 
 
 def row_problem(cands: CandidateList, row: Row) -> CutoutError | None:
@@ -272,11 +366,12 @@ def row_problem(cands: CandidateList, row: Row) -> CutoutError | None:
     if row.problem is not None:
         return CutoutError("malformed_row", row.problem)
     if not cands.cell(row, cands.id_col).strip():
-        return CutoutError("empty_id", f"the id cell on line {row.line} is empty")
+        return CutoutError("empty_id", f"the id cell on {cands.line_word} {row.line} is empty")
     if row.index in cands.duplicates:
         return CutoutError("duplicate_id",
                            f"id {cands.cell(row, cands.id_col).strip()!r} already appeared on "
-                           f"line {cands.first_lines[row.index]} (only the first is scored)")
+                           f"{cands.line_word} {cands.first_lines[row.index]} (only the first "
+                           "is scored)")
     return None
 
 

@@ -33,15 +33,14 @@ def _grade_key(grade: str):
 class GradeAccumulator:
     """Running mean and standard deviation of each model's ``p_lens`` per grade (Welford).
 
-    ``committee``: the run's :class:`~lensfind.score.committee.Committee` (its classifier
-    members name the columns); ``grade_column``: the grade's column as written in the scores.
+    ``labels``: the labels of the committee's classifier members (they name the columns
+    ``p_lens_<label>``); ``grade_column``: the grade's column as written in the scores.
     """
 
-    def __init__(self, committee, grade_column: str):
+    def __init__(self, labels: Sequence[str], grade_column: str):
         self.grade_name = grade_column
-        members = committee.classifiers
-        self.models: list[tuple[str, str]] = [(m.label, f"p_lens_{m.label}") for m in members]
-        if len(members) > 1:
+        self.models: list[tuple[str, str]] = [(label, f"p_lens_{label}") for label in labels]
+        if len(labels) > 1:
             self.models.append(("committee", "p_lens"))
         self.stats: dict[str, list[list[float]]] = {}  # grade -> per model [n, mean, m2]
         self.n_bad: dict[str, int] = {}

@@ -18,8 +18,14 @@ How a run proceeds (:func:`score_candidates`):
    work files are removed, and the grade table and top-N grid are written
    (:mod:`lensfind.score.ranking`, :mod:`lensfind.score.report`).
 
+Cutouts come from the list's files, a stack (``stack``) or survey tiles (``image``,
+``tile_list``): :mod:`lensfind.score.sources`. ``OUT``'s suffix chooses its format
+(:mod:`lensfind.score.outputs`); ``OUT.lock`` keeps a second run off the same output
+(:mod:`lensfind.score.lock`); ``shard = "K/N"`` scores one part of the list, merged by
+:func:`merge_scores` (:mod:`lensfind.score.shards`).
+
 Resume: starting the same command again after a kill reads ``OUT.progress.json``; if the
-candidate list (its SHA-256), the survey image, the model files and the settings that change
+candidate list (its SHA-256), the cutout source (stack or tiles), the model files and the settings that change
 numbers are the same, ``OUT.partial`` is cut back to the recorded length and scoring goes on
 from the next unscored row -- rows already written are not scored again, and the final file
 equals an uninterrupted run's. Anything else starts afresh (and says why). The chunk and batch
@@ -40,8 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from lensfind.score.committee import Committee, load_member
-from lensfind.score.cutouts import SurveyImage
 from lensfind.score.journal import Journal, run_fingerprint
+from lensfind.score.lock import output_lock
+from lensfind.score.outputs import check_output
 from lensfind.score.prefetch import CutoutLoader, prefetched
 from lensfind.score.ranking import finish
 from lensfind.score.read_pool import ProcessReader, RowResult
@@ -53,6 +60,8 @@ from lensfind.score.reader import (
     scan_candidates,
 )
 from lensfind.score.rows import RowFormat, ScoreRow
+from lensfind.score.shards import Shard, merge_shards, read_record, write_record
+from lensfind.score.sources import FileSource, open_source
 from lensfind.validation import check_range, fail
 
 #: how cutout files are read: worker threads, worker processes, or ``auto``
@@ -77,7 +86,8 @@ class ScoreOptions:
         tolerance: relative size difference fixed by centre crop / pad (see reader).
         top: cutouts in the top-N PNG grid (0: none).
         progress: show a tqdm progress bar with the rate (cutouts/s) on stderr.
-        id_column, path_column: names of the id and path columns.
+        id_column, path_column, index_column: names of the id, path and stack-index columns.
+        shard: ``"K/N"``: score part K of N (:mod:`lensfind.score.shards`); None: all rows.
     """
     mc_samples: int = 1
     chunk_size: int = 256
@@ -90,6 +100,8 @@ class ScoreOptions:
     progress: bool = True
     id_column: str = "id"
     path_column: str = "path"
+    index_column: str = "index"
+    shard: str | None = None
 
     def __post_init__(self):
         for name in ("mc_samples", "chunk_size", "workers", "batch_size", "seed", "top"):
@@ -105,10 +117,18 @@ class ScoreOptions:
         check_range("--tolerance", self.tolerance, 0.0, 0.5)
         if self.readers not in READERS:
             fail("--readers", self.readers, f"one of {', '.join(READERS)}")
+        if self.shard is not None:
+            Shard.parse(self.shard)
 
-    def reads_in_processes(self, survey: bool) -> bool:
-        """Whether files are read by worker processes (never for a survey image)."""
-        if survey or self.readers == "threads":
+    @property
+    def part(self) -> Shard | None:
+        """The shard to score, or None for the whole list."""
+        return None if self.shard is None else Shard.parse(self.shard)
+
+    def reads_in_processes(self, files: bool) -> bool:
+        """Whether cutouts are read by worker processes (files only: a stack or tiles are read
+        in threads)."""
+        if not files or self.readers == "threads":
             return False
         return self.readers == "processes" or (os.cpu_count() or 1) >= AUTO_PROCESS_CORES
 
@@ -164,78 +184,144 @@ def _open_committee(models, options: ScoreOptions):
 
 
 def score_candidates(candidates: str | Path, models, out: str | Path, *,
-                     image: str | Path | None = None,
+                     image: str | Path | list | None = None,
+                     stack: str | Path | None = None,
+                     tile_list: str | Path | None = None,
                      options: ScoreOptions | None = None,
                      say: Callable[[str], None] | None = None) -> ScoreResult:
     """Score every row of a candidate list with a committee of models (see the module doc).
 
     Args:
-        candidates: the CSV list (see :mod:`lensfind.score.reader` for its columns).
+        candidates: the list: CSV, FITS or ECSV table (see :mod:`lensfind.score.reader`).
         models: run directories (``runs/<experiment>/<run>``), or a loaded
             :class:`~lensfind.score.committee.Committee` (to score several lists without
             loading the models again; ``options`` set its passes, batch size and seed).
-        out: the scores CSV to write (its folder is created).
-        image: a survey FITS image with a celestial WCS: cut the cutouts at the rows'
-            ``ra``/``dec`` instead of reading ``path`` files.
+        out: the scores file to write (its folder is created); ``.csv``, ``.fits``, ``.ecsv``
+            or ``.parquet``.
+        image: survey tiles (one FITS file or a list) with a celestial WCS: cut the cutouts at
+            the rows' ``ra``/``dec`` instead of reading ``path`` files.
+        stack: an HDF5 or FITS stack of cutouts (``FILE.h5:DATASET`` names a dataset): read
+            row ``i``'s cutout at its ``index`` cell (:mod:`lensfind.score.stacks`).
+        tile_list: a text file of survey tiles, one per line (added to ``image``).
         options: run settings; defaults of :class:`ScoreOptions`.
         say: where notes go (default: stderr).
 
     Returns:
-        A :class:`ScoreResult` with the status counts.
+        A :class:`ScoreResult` with the status counts (of the shard, with ``options.shard``).
 
     Raises:
-        CandidateListError: the list, or the survey image, is unusable (nothing is scored).
+        CandidateListError: the list, the stack or the tiles are unusable (nothing is scored).
+        ConfigError: a bad option or ``out`` suffix.
+        OutputLocked: another run is writing ``out``.
         ModelDirError: a model directory is not a usable lensfind run.
     """
     options = options or ScoreOptions()
     say = say or (lambda text: print(text, file=sys.stderr))
     out = Path(out)
-    survey_path = Path(image) if image is not None else None
-    if out.exists() and out.resolve() in {Path(candidates).resolve()} | (
-            {survey_path.resolve()} if survey_path is not None else set()):
+    suffix = check_output(out)
+    tiles = [Path(p) for p in ([image] if isinstance(image, (str, os.PathLike)) else
+                               list(image or []))]
+    if stack is not None and (tiles or tile_list is not None):
+        fail("--stack", str(stack), "either a stack or survey tiles (--image, --tile-list), "
+             "not both")
+    inputs = {Path(candidates)} | set(tiles) | ({Path(stack)} if stack is not None else set())
+    if out.exists() and out.resolve() in {p.resolve() for p in inputs if p.exists()}:
         raise CandidateListError(f"--out {out} is an input file; expected a new file name for "
                                  "the scores")
+    on_tiles = bool(tiles) or tile_list is not None
     cands = scan_candidates(candidates, id_column=options.id_column,
-                            path_column=options.path_column, need_path=survey_path is None,
-                            need_radec=survey_path is not None)
-    survey = None
-    if survey_path is not None:
-        survey = SurveyImage(survey_path)
-    try:
-        return _run(cands, survey, survey_path, models, out, options, say)
-    finally:
-        if survey is not None:
-            survey.close()
+                            path_column=options.path_column,
+                            need_path=stack is None and not on_tiles, need_radec=on_tiles,
+                            index_column=options.index_column if stack is not None else None)
+    part = options.part
+    target = part.path(out) if part is not None else out
+    with output_lock(target, say):
+        committee = _open_committee(models, options)
+        source = open_source(cands, committee.shape, options.tolerance, stack=stack,
+                             tiles=tiles, tile_list=tile_list, say=say)
+        setup = {"candidates": str(cands.path.resolve()), "stack": stack and str(stack),
+                 "tiles": [str(p) for p in tiles], "tile_list": tile_list and str(tile_list),
+                 "id_column": options.id_column, "path_column": options.path_column,
+                 "index_column": options.index_column, "tolerance": options.tolerance,
+                 "shape": list(committee.shape),
+                 "labels": [m.label for m in committee.classifiers]}
+        try:
+            return _run(cands, source, committee, out, suffix, part, setup, options, say)
+        finally:
+            source.close()
 
 
-def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Path,
-         options: ScoreOptions, say: Callable[[str], None]) -> ScoreResult:
-    committee = _open_committee(models, options)
+def merge_scores(out: str | Path, *, top: int = 16,
+                 say: Callable[[str], None] | None = None) -> ScoreResult:
+    """Merge the finished shards of ``out`` into ``out`` as one run would write it
+    (:func:`lensfind.score.shards.merge_shards`); the models are not loaded.
+
+    Raises:
+        ShardError: a shard is missing or unfinished, or the shards are not one run's.
+        OutputLocked: another run or merge is writing ``out``.
+    """
+    say = say or (lambda text: print(text, file=sys.stderr))
+    out = Path(out)
+    check_range("--top", top, 0, 1000)
+    check_output(out)
+
+    def open_run(setup):
+        index_column = setup["index_column"] if setup["stack"] else None
+        on_tiles = bool(setup["tiles"]) or setup["tile_list"] is not None
+        cands = scan_candidates(setup["candidates"], id_column=setup["id_column"],
+                                path_column=setup["path_column"],
+                                need_path=not setup["stack"] and not on_tiles,
+                                need_radec=on_tiles, index_column=index_column)
+        source = open_source(cands, tuple(setup["shape"]), setup["tolerance"],
+                             stack=setup["stack"], tiles=setup["tiles"],
+                             tile_list=setup["tile_list"], say=say)
+        return cands, CutoutLoader(cands, source), source.close
+
+    t0 = time.perf_counter()
+    with output_lock(out, say):
+        counts, reports, n_rows = merge_shards(out, top, open_run, say)
+    return ScoreResult(out=out, n_rows=n_rows, counts=counts, resumed_from=0, scored_now=0,
+                       elapsed_s=time.perf_counter() - t0, reports=reports)
+
+
+def _run(cands: CandidateList, source, committee, out: Path, suffix: str, part: Shard | None,
+         setup: dict, options: ScoreOptions, say: Callable[[str], None]) -> ScoreResult:
     final = RowFormat.for_list(cands.columns, committee.columns(),
                                rank=bool(committee.classifiers))
     fingerprint = run_fingerprint(
-        cands, survey_path, committee.fingerprint(), mc_samples=options.mc_samples,
+        cands, source.fingerprint(), committee.fingerprint(), mc_samples=options.mc_samples,
         seed=options.seed, tolerance=options.tolerance, columns=final.columns)
+    target = out if part is None else part.path(out)
+    if part is not None:
+        done = read_record(part, out)
+        if done is not None and done["fingerprint"] == fingerprint:
+            say(f"{target}: shard {part.k}/{part.n} is already done")
+            return ScoreResult(out=target, n_rows=done["rows"][1] - done["rows"][0],
+                               counts=done["counts"], resumed_from=0, scored_now=0,
+                               elapsed_s=0.0, reports={"shard record": part.record_path(out)})
+        fingerprint = {**fingerprint, "shard": [part.k, part.n]}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal.start(out, final.without_rank(), fingerprint,
+    target.parent.mkdir(parents=True, exist_ok=True)
+    journal = Journal.start(target, final.without_rank(), fingerprint,
                             chunk_size=options.chunk_size, batch_size=options.batch_size,
                             n_rows=cands.n_rows, say=say)
-    start, chunk_size = journal.resumed_from, journal.chunk_size
+    chunk_size = journal.chunk_size
+    first, stop = (0, cands.n_rows) if part is None else part.rows(cands.n_rows, chunk_size)
+    start = first + journal.resumed_from
 
     # one fixed forward-pass shape per run (no retracing; a chunk is never padded beyond itself)
     committee.configure(mc_samples=options.mc_samples,
                         batch_size=min(journal.batch_size, chunk_size), seed=options.seed)
-    loader = CutoutLoader(cands, committee.shape, options.tolerance, survey)
+    loader = CutoutLoader(cands, source)
     t0 = time.perf_counter()
     bar = None
-    if options.progress and start < cands.n_rows:
+    if options.progress and start < stop:
         from tqdm.auto import tqdm
-        bar = tqdm(total=cands.n_rows, initial=start, unit="cutout", desc="score",
+        bar = tqdm(total=stop - first, initial=start - first, unit="cutout", desc="score",
                    dynamic_ncols=True, file=sys.stderr)
     chunk_index = start // chunk_size
     processes = None
-    if start < cands.n_rows and options.reads_in_processes(survey is not None):
+    if start < stop and options.reads_in_processes(isinstance(source, FileSource)):
         processes = ProcessReader(options.workers, cands.base_dir, committee.shape,
                                   options.tolerance, slots=2 * chunk_size)
     try:
@@ -244,7 +330,7 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
                                    thread_name_prefix="lensfind-read") as pool:
             warnings.simplefilter("ignore")
             with journal:
-                for rows, fetch in prefetched(cands.chunks(chunk_size, start), pool,
+                for rows, fetch in prefetched(cands.chunks(chunk_size, start, stop), pool,
                                               processes, loader):
                     journal.append(_score_chunk(
                         rows, fetch(), committee, chunk_index, final,
@@ -257,15 +343,26 @@ def _run(cands: CandidateList, survey, survey_path: Path | None, models, out: Pa
             bar.close()
         if processes is not None:
             processes.close()
-    if journal.rows_done != cands.n_rows:  # the list changed under us
-        raise RuntimeError(f"{cands.path}: read {journal.rows_done} rows, the scan found "
-                           f"{cands.n_rows}; was the file changed while scoring?")
-    reports = finish(out, journal, final, cands, committee, loader, options.top)
-    elapsed = time.perf_counter() - t0
-    journal.remove()
-    return ScoreResult(out=out, n_rows=cands.n_rows, counts=dict(journal.counts),
-                       resumed_from=start, scored_now=cands.n_rows - start, elapsed_s=elapsed,
-                       reports=reports)
+    if journal.rows_done != stop - first:  # the list changed under us
+        raise RuntimeError(f"{cands.path}: read {first + journal.rows_done} rows, the scan "
+                           f"found {cands.n_rows}; was the file changed while scoring?")
+    if part is not None:
+        os.replace(journal.partial, target)
+        setup = {**setup, "inputs": list(final.inputs), "scores": list(final.scores),
+                 "rank": final.rank}
+        record = write_record(part, out, {"fingerprint": {k: v for k, v in fingerprint.items()
+                                                          if k != "shard"},
+                                          "rows": [first, stop], "counts": dict(journal.counts),
+                                          "setup": setup})
+        os.unlink(journal.progress)
+        reports = {"shard record": record}
+    else:
+        reports = finish(out, journal, final, cands, setup["labels"], loader, options.top,
+                         suffix)
+        journal.remove()
+    return ScoreResult(out=target, n_rows=stop - first, counts=dict(journal.counts),
+                       resumed_from=start - first, scored_now=stop - start,
+                       elapsed_s=time.perf_counter() - t0, reports=reports)
 
 
 def _score_chunk(rows: list[Row], loaded: list[RowResult], committee, chunk_index: int,

@@ -15,7 +15,10 @@ def test_reads_run_at_most_one_chunk_ahead():
             yield [types.SimpleNamespace(index=k)]
 
     class Loader:
-        survey = None
+        source = None
+
+        def locate(self, rows):
+            return {}
 
     class Pool:
         def submit(self, fn, *args):

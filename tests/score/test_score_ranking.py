@@ -18,14 +18,11 @@ def test_ranks_are_one_for_the_highest_ties_keep_the_order_and_nan_gets_none():
 
 
 class _NoImages:
-    survey = None
-
     def image(self, row):
         raise OSError("gone")
 
 
 def test_final_pass_writes_ranked_rows_and_the_grade_table(tmp_path):
-    committee = types.SimpleNamespace(classifiers=[types.SimpleNamespace(label="m")])
     cands = types.SimpleNamespace(id_col=0, grade_col=1)
     final = RowFormat.for_list(["id", "grade"], ("p_lens", "p_lens_std", "p_lens_m",
                                                  "p_lens_std_m"), rank=True)
@@ -40,7 +37,7 @@ def test_final_pass_writes_ranked_rows_and_the_grade_table(tmp_path):
     with journal:
         journal.append([row(0, "A", 0.3), row(1, "B", 0.0, "unreadable"), row(2, "A", 0.7)])
         journal.append([row(3, "", 0.3), row(4, "A10", 0.9)])
-    reports = finish(out, journal, final, cands, committee, _NoImages(), top=3)
+    reports = finish(out, journal, final, cands, ["m"], _NoImages(), top=3)
     assert out.read_text() == (
         "id,grade,status,reason,rank,p_lens,p_lens_std,p_lens_m,p_lens_std_m\n"
         "c0,A,ok,,3,0.3,0.1,0.3,0.1\n"

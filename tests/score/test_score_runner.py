@@ -89,12 +89,12 @@ def test_readers_option_is_checked_and_auto_follows_the_core_count(monkeypatch):
                                          "threads, processes"):
         ScoreOptions(readers="gpu")
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    assert ScoreOptions().reads_in_processes(survey=False)
-    assert not ScoreOptions().reads_in_processes(survey=True)  # survey cutouts: threads
-    assert not ScoreOptions(readers="threads").reads_in_processes(survey=False)
+    assert ScoreOptions().reads_in_processes(files=True)
+    assert not ScoreOptions().reads_in_processes(files=False)  # a stack or tiles: threads
+    assert not ScoreOptions(readers="threads").reads_in_processes(files=True)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert not ScoreOptions().reads_in_processes(survey=False)
-    assert ScoreOptions(readers="processes").reads_in_processes(survey=False)
+    assert not ScoreOptions().reads_in_processes(files=True)
+    assert ScoreOptions(readers="processes").reads_in_processes(files=True)
 
 
 def test_input_columns_pass_through_unchanged_and_clashes_are_renamed(tmp_path, cls_committee):
