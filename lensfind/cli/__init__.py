@@ -41,7 +41,8 @@ def _tune_args(p: argparse.ArgumentParser) -> None:
                    help="trials the study should hold (default [tune] n_trials); re-running "
                         "continues the same study up to N")
     p.add_argument("--storage", default=None, metavar="URL",
-                   help="Optuna storage URL, e.g. postgresql://user@host/db (default "
+                   help="Optuna storage URL, e.g. postgresql://user@host/db (needs "
+                        "pip install 'lensfind[postgres]'; default "
                         "sqlite:///runs/<experiment>/tune/study.db)")
     p.add_argument("--study-name", default=None, metavar="S",
                    help="study name (default the experiment's name; with --small the name "
@@ -59,7 +60,9 @@ def _dashboard_args(p: argparse.ArgumentParser) -> None:
                    help="experiment TOML file whose study database to show")
     p.add_argument("--small", action="store_true",
                    help="the database of the experiment's --small version")
-    p.add_argument("--storage", default=None, metavar="URL", help="any Optuna storage URL")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="any Optuna storage URL: sqlite:///path/study.db, or "
+                        "postgresql://user@host/db (pip install 'lensfind[postgres]')")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: a free one)")
     p.add_argument("--public", action="store_true",
@@ -68,35 +71,62 @@ def _dashboard_args(p: argparse.ArgumentParser) -> None:
 
 
 SCORE_EPILOG = """\
-The list needs the columns id and path (cutout FITS or .npy files, relative to the CSV's
-folder); ra, dec and grade are optional and every other column is copied to the output.
-With --image, cutouts are cut from a survey FITS image (celestial WCS) at the rows' ra, dec
-and no path column is needed. Bad rows (missing or broken files, NaN pixels, wrong sizes,
-repeated ids, ...) are reported in the status and reason columns and never stop the run.
-A killed run resumes when the same command is started again.
+The list (CSV, or a FITS/ECSV table) needs an id column and, per cutout source:
+  files (default)    path: cutout FITS or .npy files, relative to the list's folder;
+  --stack FILE       index: each row's 0-based position in an HDF5 dataset N x H x W
+                     (FILE.h5:NAME; default 'images', lensfind's own sets), a FITS cube or a
+                     multi-extension FITS;
+  --image / --tile-list  ra, dec: cut from the survey tile (FITS, celestial WCS) that holds
+                     the position.
+grade is optional and every other column is copied to the output. --out's suffix chooses the
+format: .csv, .fits, .ecsv or .parquet (pip install 'lensfind[parquet]'). Bad rows (missing
+or broken files, NaN pixels, wrong sizes, repeated ids, indices past the end of the stack,
+positions outside every tile, ...) are reported in the status and reason columns and never
+stop the run. A killed run resumes when the same command is started again; a second run on
+the same --out is refused while the first holds OUT.lock.
 
-example:
+Many machines: --shard K/N scores part K of N (each part resumes on its own), then
+`lensfind merge-scores --out SCORES` writes the ranking, grade table and top-N grid
+(docs/cluster.md has a SLURM job array).
+
+examples:
   lensfind score data/examples/candidates.csv --model runs/cv-lensflow/20250101-120000 \\
       --out scores/examples.csv --mc-samples 10
+  lensfind score catalogue.fits --stack cutouts.h5:images --model RUN --out scores.parquet
+  lensfind score radec.ecsv --tile-list tiles.txt --model RUN --out scores.fits --shard 2/8
 """
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = SCORE_EPILOG
-    p.add_argument("candidates", metavar="CANDIDATES.csv", help="the candidate list (CSV)")
+    p.add_argument("candidates", metavar="CANDIDATES",
+                   help="the candidate list (.csv, or a .fits/.ecsv table)")
     p.add_argument("--model", dest="models", action="append", required=True, metavar="RUN_DIR",
                    help="a lensfind run directory (runs/<experiment>/<run>); all its folds "
                         "score together; repeat for several runs")
-    p.add_argument("--out", required=True, metavar="SCORES.csv", help="the scores CSV to write")
-    p.add_argument("--image", metavar="SURVEY.fits",
-                   help="cut the cutouts from this FITS image (with a celestial WCS) at ra, dec")
+    p.add_argument("--out", required=True, metavar="SCORES",
+                   help="the scores file to write: .csv, .fits, .ecsv or .parquet")
+    p.add_argument("--stack", metavar="STACK",
+                   help="read the cutouts from this HDF5 (FILE.h5[:DATASET]) or FITS stack at "
+                        "the rows' index column")
+    p.add_argument("--image", dest="images", action="append", default=[], metavar="TILE.fits",
+                   help="cut the cutouts from this FITS tile (celestial WCS) at ra, dec; "
+                        "repeat for several tiles")
+    p.add_argument("--tile-list", metavar="TILES.txt",
+                   help="a text file of FITS tiles, one per line (with or instead of --image)")
+    p.add_argument("--index-column", default="index",
+                   help="name of the stack-index column (default index)")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="score part K of N of the list (1 <= K <= N); merge with "
+                        "`lensfind merge-scores`")
     p.add_argument("--mc-samples", type=int, default=1, metavar="T",
                    help="Monte-Carlo dropout passes per model (default 1: deterministic)")
     p.add_argument("--chunk-size", type=int, default=256, metavar="N",
-                   help="rows read, scored and written at a time (default 256)")
+                   help="rows read, scored and written at a time (default 256; all shards of "
+                        "one list need the same)")
     p.add_argument("--workers", type=int, default=4, metavar="W",
-                   help="threads or processes reading cutout files (default 4)")
+                   help="threads or processes reading cutouts (default 4)")
     p.add_argument("--readers", choices=("auto", "threads", "processes"), default="auto",
                    help="read cutout files in threads or in processes (no shared GIL; for "
                         "fast GPUs); auto: processes on machines with 8 or more cores")
@@ -146,6 +176,14 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
                         "e.g. p_lens_<run> for one run)")
 
 
+def _merge_scores_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, metavar="SCORES",
+                   help="the --out the shards were scored with; the merged scores are written "
+                        "there (.csv, .fits, .ecsv or .parquet)")
+    p.add_argument("--top", type=int, default=16, metavar="N",
+                   help="cutouts in the top-N PNG grid (default 16, 0 for none)")
+
+
 def _cv_args(p: argparse.ArgumentParser) -> None:
     _experiment_args(p)
     p.add_argument("--fold", type=int, action="append", default=[], metavar="K",
@@ -187,8 +225,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
              "lensfind.cli.tune:tune_command"),
     "dashboard": ("serve optuna-dashboard on a tuning study (127.0.0.1)", _dashboard_args,
                   "lensfind.cli.tune:dashboard_command"),
-    "score": ("score a candidate list (CSV of FITS cutouts) with trained runs", _score_args,
-              "lensfind.cli.score:score_command"),
+    "score": ("score a candidate list (cutout files, a stack or survey tiles) with trained "
+              "runs", _score_args, "lensfind.cli.score:score_command"),
+    "merge-scores": ("merge the --shard parts of a scoring run: ranking, grade table, top-N",
+                     _merge_scores_args, "lensfind.cli.score:merge_scores_command"),
     "evaluate": ("measure a scores file against a truth file (finding and parameters)",
                  _evaluate_args, "lensfind.cli.evaluate:evaluate_command"),
     "cv": ("k-fold cross-validate an experiment (resumable; --fold K for job arrays)", _cv_args,

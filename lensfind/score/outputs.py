@@ -2,7 +2,8 @@
 
 * ``.csv``: streamed, row by row (:class:`~lensfind.score.rows.RowFormat`'s cells).
 * ``.fits`` (binary table), ``.ecsv``, ``.parquet`` (needs ``pyarrow``: the ``parquet`` extra):
-  written by ``astropy.table`` once all rows are in. Input columns, ``status`` and ``reason``
+  made an ``astropy.table.Table`` once all rows are in and written by astropy (Parquet by
+  pyarrow from that table, so that a missing rank is a null). Input columns, ``status`` and ``reason``
   are text (UTF-8 bytes in FITS), ``rank`` an integer column masked where a row has no rank,
   and the scores float64 with NaN where a row has no score.
 
@@ -70,21 +71,38 @@ class _Columns:
         return table
 
 
-def _table(fmt: str, *, as_bytes: bool = False) -> Callable:
+def _parquet(table, path: Path) -> None:
+    """``table`` as Parquet with masked cells as nulls (astropy would add ``<name>.mask``
+    columns that other Parquet readers do not know)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    arrays = {name: pa.array(np.asarray(col), mask=np.ma.getmaskarray(col)
+                             if hasattr(col, "mask") else None)
+              for name, col in table.columns.items()}
+    pq.write_table(pa.table(arrays), path)
+
+
+def _astropy(fmt: str) -> Callable:
+    def save(table, path: Path) -> None:
+        table.write(path, format=fmt, overwrite=True)
+    return save
+
+
+def _table(save: Callable, *, as_bytes: bool = False) -> Callable:
     @contextlib.contextmanager
     def write(path: Path, row_format: RowFormat) -> Iterator:
         columns = _Columns(row_format, as_bytes)
         yield columns
-        columns.table().write(path, format=fmt, overwrite=True)
+        save(columns.table(), path)
     return write
 
 
 #: output suffix -> ``(path, RowFormat) -> context manager yielding an object with .write(row)``
 OUTPUT_FORMATS: dict[str, Callable] = {
     ".csv": _csv,
-    ".fits": _table("fits", as_bytes=True),
-    ".ecsv": _table("ascii.ecsv"),
-    ".parquet": _table("parquet"),
+    ".fits": _table(_astropy("fits"), as_bytes=True),
+    ".ecsv": _table(_astropy("ascii.ecsv")),
+    ".parquet": _table(_parquet),
 }
 #: suffix -> the module it needs, and the extra that installs it
 NEEDS = {".parquet": ("pyarrow", "parquet")}
