@@ -13,7 +13,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from lensfind.config import load_experiment
-from lensfind.tune.storage import sqlite_path, storage_url
+from lensfind.tune.storage import check_storage_url, sqlite_path, storage_url, unreachable
 
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):
@@ -27,13 +27,16 @@ class _QuietHandler(WSGIRequestHandler):
 
 def make_dashboard_server(storage_url: str, *, host: str = "127.0.0.1", port: int = 8080):
     """A WSGI server running optuna-dashboard on ``storage_url`` (not yet serving)."""
+    from optuna.exceptions import StorageInternalError
     from optuna_dashboard import wsgi
 
+    check_storage_url(storage_url)
     path = sqlite_path(storage_url)
     if path is not None and not path.exists():
         raise FileNotFoundError(f"no study database {path}: run `lensfind tune` first "
                                 "or pass --storage URL")
-    app = wsgi(storage_url)
+    with unreachable(storage_url, StorageInternalError):
+        app = wsgi(storage_url)
     return make_server(host, port, app, server_class=_ThreadedServer,
                        handler_class=_QuietHandler)
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from lensfind.config import Experiment, to_plain
 from lensfind.config.tune import TuneConfig
@@ -86,20 +88,65 @@ def _prepare_sqlite(path: Path) -> None:
         con.execute("PRAGMA journal_mode=WAL")
 
 
+#: what a storage URL may look like (named by every refusal of one)
+URL_FORMS = ("sqlite:///path/to/study.db, postgresql://user@host[:port]/db (driver: pip install "
+             "'lensfind[postgres]') or mysql+pymysql://user@host/db")
+#: SQLAlchemy driver module -> the pip requirement that installs it
+DRIVERS = {"psycopg": "'lensfind[postgres]' (psycopg 3)", "psycopg2": "psycopg2-binary",
+           "pymysql": "pymysql", "MySQLdb": "mysqlclient"}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_storage_url(url: Any) -> str:
+    """``url`` if it is a database URL whose driver is installed, and whose SQLite file (if it
+    exists) is a database; otherwise one line naming the value and the expected forms.
+
+    Raises:
+        ConfigError: not a URL, an unknown database, a missing driver, or a file that is not
+            an SQLite database.
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"storage = {url!r} is invalid: expected a database URL: {URL_FORMS}")
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as err:
+        raise ConfigError(f"storage = {url!r} is invalid ({err}): expected a database URL: "
+                          f"{URL_FORMS}") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as err:
+        module = (err.name or "").split(".")[0]
+        raise ConfigError(f"storage = {shown!r} needs the database driver {module!r}, which is "
+                          f"not installed: pip install {DRIVERS.get(module, module)}") from None
+    path = sqlite_path(url)
+    if path is not None and path.is_file() and path.stat().st_size > 0:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+        if head != _SQLITE_MAGIC:
+            raise ConfigError(f"storage = {url!r} is invalid: {path} is not an SQLite database "
+                              f"(it starts with {head[:12]!r}); expected {URL_FORMS}, naming a "
+                              "study database or a new file")
+    return url
+
+
 def open_storage(url: str, *, heartbeat_interval: int = 10, grace_period: int = 60,
                  max_retry: int | None = 3) -> RDBStorage:
     """An :class:`optuna.storages.RDBStorage` with heartbeats and retry of lost trials.
 
     Args:
-        url: an SQLAlchemy URL Optuna accepts (``sqlite:///...``,
-            ``postgresql+psycopg2://user@host:port/db``, ``mysql+pymysql://...``).
+        url: an SQLAlchemy URL Optuna accepts (:data:`URL_FORMS`; a plain ``postgresql://``
+            URL uses psycopg 3, the ``postgres`` extra), checked by :func:`check_storage_url`.
         heartbeat_interval: seconds between heartbeats of a running trial.
         grace_period: seconds without heartbeat after which a trial counts as lost.
         max_retry: how often one lost trial is queued again (``None``: without limit).
+
+    Raises:
+        ConfigError: the URL is unusable (:func:`check_storage_url`) or the database cannot be
+            reached.
     """
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(f"storage = {url!r} is invalid: expected a database URL such as "
-                          "sqlite:///runs/x/tune/study.db or postgresql://user@host/db")
+    check_storage_url(url)
     engine_kwargs: dict[str, Any] = {}
     path = sqlite_path(url)
     if path is not None:
@@ -107,12 +154,29 @@ def open_storage(url: str, *, heartbeat_interval: int = 10, grace_period: int = 
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
     elif not url.startswith("sqlite"):
         engine_kwargs["pool_pre_ping"] = True
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), \
+            unreachable(url, optuna.exceptions.StorageInternalError):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
             grace_period=grace_period,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
+
+
+@contextlib.contextmanager
+def unreachable(url: str, *errors: type[BaseException]) -> Iterator[None]:
+    """Turn a failed connection (SQLAlchemy's ``OperationalError``, or ``errors`` that wrap
+    it) into one line naming the database."""
+    try:
+        yield
+    except (OperationalError, *errors) as err:
+        shown = make_url(url).render_as_string(hide_password=True)
+        root: BaseException = err
+        while root.__cause__ is not None:  # Optuna wraps SQLAlchemy, which wraps the driver
+            root = root.__cause__
+        cause = (str(root).strip().splitlines() or [type(root).__name__])[0][:300]
+        raise ConfigError(f"storage = {shown!r}: cannot open the database ({cause}); expected "
+                          f"a reachable database: {URL_FORMS}") from None
 
 
 def make_sampler(space: TuneConfig, *, seed: int, multi_objective: bool):

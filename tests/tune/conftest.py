@@ -101,7 +101,7 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg2://lensfind@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://lensfind@127.0.0.1:{self.port}/postgres"  # the documented form
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +110,8 @@ def postgres_url():
     if _pg_bin("initdb") is None or _pg_bin("pg_ctl") is None:
         pytest.skip("PostgreSQL server programs (initdb, pg_ctl) are not installed: "
                     "run .ci/postgres.sh (apt-get install postgresql)")
-    pytest.importorskip("psycopg2", reason="psycopg2 (the PostgreSQL driver) is not installed")
+    pytest.importorskip("psycopg", reason="psycopg 3 (the PostgreSQL driver of the postgres "
+                        "extra) is not installed")
     root = Path(tempfile.mkdtemp(prefix="lensfind-pg-"))
     server = PostgresServer(root)
     try:
