@@ -1,18 +1,22 @@
-"""Scoring throughput: FITS files on disk through the runner vs a bare ``model.predict``.
+"""Scoring throughput of each input path vs a bare ``model.predict`` on arrays in memory.
 
-Both sides use the same model (the LensFlow baseline of thesis Table 3-1 on 100x100 cutouts,
+Every side uses the same model (the LensFlow baseline of thesis Table 3-1 on 100x100 cutouts,
 random weights, loaded from a real run directory with ``safe_mode=True``) on the same images:
 
 * baseline: ``model.predict(images, batch_size=32)`` on the images already in memory;
-* runner: ``score_candidates`` on a CSV list of the same images as FITS files -- CSV scan, file
-  reads in a thread pool, checks, the committee's forward passes, chunked writes with fsync,
-  the final ranking pass and the grade table.
+* ``files``: ``score_candidates`` on a CSV list of the images as FITS files, one per cutout;
+* ``stack``: the images as one HDF5 dataset N x H x W, a CSV catalogue of indices;
+* ``tiles``: the images laid out on a grid in survey tiles with a TAN WCS (FITS, 4 tiles), a CSV
+  catalogue of (ra, dec) cut from them with ``Cutout2D``.
 
-Both are warmed up first and timed ``--repeats`` times, alternating; the best time of each is
-kept (the CPU may be shared). Prints cutouts/s of each and the ratio runner / baseline (the
-goal is >= 0.9: reading and bookkeeping hidden behind the forward passes).
+A runner side includes the CSV scan, the reads (threads or processes), checks, the committee's
+forward passes, chunked writes with fsync, the final ranking pass and the grade table. All are
+warmed up first and timed ``--repeats`` times, alternating; the best time of each is kept (the
+CPU may be shared). Prints cutouts/s of each, its wall-time ratio to the baseline (goals: files
+>= 0.9, stack >= 0.95) and its CPU-time ratio (steadier on a shared machine), and the same as
+a Markdown table.
 
-    python benchmarks/bench_score.py [--n 2000] [--repeats 3] [--workers 4]
+    python benchmarks/bench_score.py [--n 2000] [--repeats 3] [--workers 4] [--paths files stack]
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -57,7 +62,8 @@ def make_run(root: Path, size: int, backbone: str, input_size: int | None = None
     return run.path
 
 
-def make_list(root: Path, images: np.ndarray, name: str) -> Path:
+def make_list(root: Path, images: np.ndarray, name: str) -> tuple[Path, dict]:
+    """One FITS file per cutout and a CSV list of them."""
     from astropy.io import fits
     folder = root / name
     (folder / "cutouts").mkdir(parents=True)
@@ -68,7 +74,65 @@ def make_list(root: Path, images: np.ndarray, name: str) -> Path:
             rel = f"cutouts/{i:06d}.fits"
             fits.PrimaryHDU(img).writeto(folder / rel)
             w.writerow([f"{i:06d}", rel, "ABC"[i % 3]])
-    return folder / "list.csv"
+    return folder / "list.csv", {}
+
+
+def make_stack(root: Path, images: np.ndarray, name: str) -> tuple[Path, dict]:
+    """One HDF5 dataset of all cutouts (chunked per cutout, as lensfind's sets) and a CSV
+    catalogue of indices."""
+    import h5py
+    folder = root / name
+    folder.mkdir(parents=True)
+    with h5py.File(folder / "stack.h5", "w") as fh:
+        fh.create_dataset("images", data=images, chunks=(1,) + images.shape[1:])
+    with open(folder / "list.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "index", "grade"])
+        for i in range(len(images)):
+            w.writerow([f"{i:06d}", i, "ABC"[i % 3]])
+    return folder / "list.csv", {"stack": folder / "stack.h5"}
+
+
+def make_tiles(root: Path, images: np.ndarray, name: str, n_tiles: int = 4
+               ) -> tuple[Path, dict]:
+    """The cutouts on a grid in ``n_tiles`` FITS tiles with a TAN WCS (0.2"/px, tiles 1 deg
+    apart) and a CSV catalogue of their centres' (ra, dec)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    folder = root / name
+    folder.mkdir(parents=True)
+    n, size = len(images), images.shape[1]
+    per_tile = -(-n // n_tiles)
+    side = int(np.ceil(np.sqrt(per_tile)))
+    step = size + 10
+    rows, tiles = [], []
+    for t in range(n_tiles):
+        part = images[t * per_tile:(t + 1) * per_tile]
+        data = np.full((side * step + 10, side * step + 10), 10.0, np.float32)
+        w = WCS(naxis=2)
+        w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+        w.wcs.crval = [150.0 + t, 2.0]
+        w.wcs.crpix = [data.shape[1] / 2, data.shape[0] / 2]
+        w.wcs.cdelt = [-0.2 / 3600, 0.2 / 3600]
+        for k, img in enumerate(part):
+            y0, x0 = 10 + (k // side) * step, 10 + (k % side) * step
+            data[y0:y0 + size, x0:x0 + size] = img
+            ra, dec = w.wcs_pix2world([[x0 + (size - 1) / 2, y0 + (size - 1) / 2]], 0)[0]
+            i = t * per_tile + k
+            rows.append([f"{i:06d}", repr(float(ra)), repr(float(dec)), "ABC"[i % 3]])
+        fits.PrimaryHDU(data, header=w.to_header()).writeto(folder / f"tile{t}.fits")
+        tiles.append(folder / f"tile{t}.fits")
+    with open(folder / "list.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "ra", "dec", "grade"])
+        w.writerows(rows)
+    return folder / "list.csv", {"image": tiles}
+
+
+#: input path -> builder ``(root, images, name) -> (catalogue, score_candidates arguments)``
+PATHS = {"files": make_list, "stack": make_stack, "tiles": make_tiles}
+#: the ratio each path should reach on a CPU
+GOALS = {"files": 0.9, "stack": 0.95, "tiles": None}
 
 
 def main(argv=None) -> int:
@@ -81,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--precision", default="float32",
                    help="dtype policy the model is built with, as train.mixed_precision "
                         "(a model trained in mixed_bfloat16 also scores in it)")
+    p.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS),
+                   help="input paths to time (default all)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of each side")
     p.add_argument("--workers", type=int, default=4, help="readers of the runner")
     p.add_argument("--readers", default="auto", choices=("auto", "threads", "processes"),
@@ -89,6 +155,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args(argv)
 
+    from lensfind.files import markdown_table
     from lensfind.score.committee import Committee, load_member
     from lensfind.score.runner import ScoreOptions, score_candidates
 
@@ -97,8 +164,8 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(0)
         images = (10 + rng.normal(0, 1, (args.n, args.size, args.size))).astype(np.float32)
         run = make_run(root, args.size, args.backbone, args.input_size, args.precision)
-        lst = make_list(root, images, "list")
-        warm = make_list(root, images[:64], "warm")
+        inputs = {name: PATHS[name](root, images, name) for name in args.paths}
+        warm = {name: PATHS[name](root, images[:64], f"warm-{name}") for name in args.paths}
         member = load_member(run)
         model = member.models[0]
         committee = Committee([member], batch_size=args.batch_size)
@@ -111,42 +178,55 @@ def main(argv=None) -> int:
             t = os.times()
             return t.user + t.system
 
-        def bare() -> tuple[float, float]:
+        def bare(_: int) -> tuple[float, float]:
             t, c = time.perf_counter(), cpu()
             model.predict(x, batch_size=args.batch_size, verbose=0)
             return time.perf_counter() - t, cpu() - c
 
-        def runner(out: Path) -> tuple[float, float]:
-            t, c = time.perf_counter(), cpu()
-            score_candidates(lst, committee, out, options=options, say=lambda _: None)
-            return time.perf_counter() - t, cpu() - c
+        def runner(name: str, catalogue: Path, kwargs: dict) -> Callable:
+            def run_once(k: int) -> tuple[float, float]:
+                t, c = time.perf_counter(), cpu()
+                score_candidates(catalogue, committee, root / f"{name}{k}.csv", options=options,
+                                 say=lambda _: None, **kwargs)
+                return time.perf_counter() - t, cpu() - c
+            return run_once
 
-        model.predict(x[:64], batch_size=args.batch_size, verbose=0)  # warm up both
-        score_candidates(warm, committee, root / "warm.csv", options=options,
-                         say=lambda _: None)
-        t_bare, t_run, c_bare, c_run = [], [], [], []
+        model.predict(x[:64], batch_size=args.batch_size, verbose=0)  # warm up every side
+        for name, (catalogue, kwargs) in warm.items():
+            score_candidates(catalogue, committee, root / f"warm-{name}.csv", options=options,
+                             say=lambda _: None, **kwargs)
+        sides = {"predict": bare} | {name: runner(name, *inputs[name]) for name in inputs}
+        wall: dict[str, list[float]] = {name: [] for name in sides}
+        used: dict[str, list[float]] = {name: [] for name in sides}
         for k in range(args.repeats):
-            for fn, t_list, c_list in ((bare, t_bare, c_bare), (runner, t_run, c_run)):
-                wall, used = fn() if fn is bare else fn(root / f"scores{k}.csv")
-                t_list.append(wall)
-                c_list.append(used)
-            print(f"repeat {k + 1}: predict {args.n / t_bare[-1]:8.1f} cutouts/s   "
-                  f"runner {args.n / t_run[-1]:8.1f} cutouts/s   (pair ratio "
-                  f"{t_bare[-1] / t_run[-1]:.3f})", file=sys.stderr)
-        rate_bare, rate_run = args.n / min(t_bare), args.n / min(t_run)
-        pair = sorted(b / r for b, r in zip(t_bare, t_run))
+            for name, fn in sides.items():
+                w, c = fn(k)
+                wall[name].append(w)
+                used[name].append(c)
+            print(f"repeat {k + 1}: " + "   ".join(
+                f"{name} {args.n / wall[name][-1]:.1f}/s" for name in sides), file=sys.stderr)
         print(f"model: {args.backbone} {args.size}x{args.size} cutouts -> "
               f"{args.input_size or args.size} px, {args.precision}, {args.n} cutouts, batch "
               f"{args.batch_size}, chunk {args.chunk_size}, {args.workers} readers "
-              f"({args.readers}), "
-              f"{os.cpu_count()} CPUs, best of {args.repeats}")
-        print(f"bare model.predict (in memory):   {rate_bare:8.1f} cutouts/s   "
-              f"CPU {1e3 * min(c_bare) / args.n:.2f} ms/cutout")
-        print(f"scoring runner (FITS on disk):    {rate_run:8.1f} cutouts/s   "
-              f"CPU {1e3 * min(c_run) / args.n:.2f} ms/cutout")
-        print(f"ratio runner / predict: {rate_run / rate_bare:.3f}  (goal >= 0.9; median of "
-              f"the {len(pair)} back-to-back pairs {pair[len(pair) // 2]:.3f}; CPU-time ratio "
-              f"{min(c_bare) / min(c_run):.3f})")
+              f"({args.readers}), {os.cpu_count()} CPUs, best of {args.repeats}")
+        header = ["input", "cutouts/s", "x bare predict", "median pair ratio",
+                  "CPU ms/cutout", "CPU-time ratio", "goal"]
+        rows = []
+        for name in sides:
+            rate = args.n / min(wall[name])
+            pairs = sorted(b / r for b, r in zip(wall["predict"], wall[name]))
+            goal = GOALS.get(name)
+            rows.append([name if name != "predict" else "bare model.predict (in memory)",
+                         f"{rate:,.1f}", f"{min(wall['predict']) / min(wall[name]):.3f}",
+                         f"{pairs[len(pairs) // 2]:.3f}",
+                         f"{1e3 * min(used[name]) / args.n:.2f}",
+                         f"{min(used['predict']) / min(used[name]):.3f}",
+                         "" if goal is None else f">= {goal}"])
+        for row in rows:
+            print(f"{row[0]:32s} {row[1]:>10s} cutouts/s   {row[2]}x bare   (median pair "
+                  f"{row[3]}; CPU {row[4]} ms/cutout, CPU-time ratio {row[5]})")
+        print()
+        print(markdown_table(header, rows, align=["---"] + ["---:"] * 6))
     return 0
 
 

@@ -19,6 +19,7 @@ from lensfind.data.fits import export_fits
 from lensfind.data.gallery import plot_gallery
 from lensfind.data.substructure_gallery import plot_substructure_variants
 from lensfind.evaluate.report import evaluate_scores
+from lensfind.files import atomic_write_text, csv_table
 from lensfind.score.runner import ScoreOptions, score_candidates
 from lensfind.sim.simulate import substructure_variants
 from lensfind.train.cv import run_cv
@@ -97,14 +98,35 @@ def stage_tune(state: DemoState) -> list[str]:
 
 
 def stage_score(state: DemoState) -> list[str]:
-    """Score the shipped graded candidate list with the trained committees."""
+    """Score the shipped graded candidate list with the trained committees, and part of the
+    simulated set straight from its HDF5 stack."""
     models = [state.results["find_run"], state.results["regress_run"]]
     out = state.out / "scores" / "candidates.csv"
     result = score_candidates(EXAMPLES, models, out, options=ScoreOptions(mc_samples=5))
     print(result.summary(), flush=True)
     grades = out.with_suffix(".grades.md")
     print(grades.read_text(), flush=True)
-    return [f"scores: {out}", f"grade table: {grades}", f"top candidates: {out.with_suffix('.top.png')}"]
+    stack_lines = _score_stack(state)
+    return [f"scores: {out}", f"grade table: {grades}",
+            f"top candidates: {out.with_suffix('.top.png')}"] + stack_lines
+
+
+def _score_stack(state: DemoState, every: int = 4) -> list[str]:
+    """Every ``every``-th cutout of the simulated set, read from its HDF5 stack by a catalogue
+    of indices (graded by kind), scored by the lens-finding run into an ECSV table."""
+    _, dataset = state.results["find"]
+    folder = state.out / "scores"
+    catalogue = folder / "simulated-catalogue.csv"
+    rows = [[f"sim{i:04d}", str(i), str(dataset.kinds[i])]
+            for i in range(0, len(dataset), every)]
+    atomic_write_text(catalogue, csv_table(["id", "index", "grade"], rows))
+    out = folder / "simulated.ecsv"
+    result = score_candidates(catalogue, [state.results["find_run"]], out,
+                              stack=f"{dataset.path}:images",
+                              options=ScoreOptions(progress=False))
+    print(result.summary(), flush=True)
+    return [f"stack: {len(rows)} simulated cutouts from {dataset.path} -> {out}",
+            f"grade table by kind: {out.with_suffix('.grades.md')}"]
 
 
 def stage_evaluate(state: DemoState) -> list[str]:
