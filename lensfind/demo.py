@@ -116,6 +116,7 @@ def _score_stack(state: DemoState, every: int = 4) -> list[str]:
     of indices (graded by kind), scored by the lens-finding run into an ECSV table."""
     _, dataset = state.results["find"]
     folder = state.out / "scores"
+    folder.mkdir(parents=True, exist_ok=True)
     catalogue = folder / "simulated-catalogue.csv"
     rows = [[f"sim{i:04d}", str(i), str(dataset.kinds[i])]
             for i in range(0, len(dataset), every)]
