@@ -2,8 +2,10 @@
 
 How a run proceeds (:func:`score_candidates`):
 
-1. The list is checked as a whole (:func:`~lensfind.score.reader.scan_candidates`): refusals
-   come before any model is loaded. Then the models are loaded and the output columns fixed
+1. The options, the output's suffix and the list as a whole
+   (:func:`~lensfind.score.reader.scan_candidates`) are checked, and ``OUT.lock`` taken: those
+   refusals come before any model is loaded. Then the models are loaded, the stack or tiles
+   opened (their cutout size checked against the models') and the output columns fixed
    (:class:`~lensfind.score.rows.RowFormat`).
 2. Rows are read ``chunk_size`` at a time. While the models score one chunk, ``workers``
    threads or processes (``readers``; :mod:`lensfind.score.prefetch`,
@@ -25,10 +27,10 @@ Cutouts come from the list's files, a stack (``stack``) or survey tiles (``image
 :func:`merge_scores` (:mod:`lensfind.score.shards`).
 
 Resume: starting the same command again after a kill reads ``OUT.progress.json``; if the
-candidate list (its SHA-256), the cutout source (stack or tiles), the model files and the settings that change
-numbers are the same, ``OUT.partial`` is cut back to the recorded length and scoring goes on
-from the next unscored row -- rows already written are not scored again, and the final file
-equals an uninterrupted run's. Anything else starts afresh (and says why). The chunk and batch
+candidate list (its SHA-256), the cutout source (stack or tiles), the model files and the
+settings that change numbers are the same, ``OUT.partial`` is cut back to the recorded length
+and scoring goes on from the next unscored row -- rows already written are not scored again,
+and the final file equals an uninterrupted run's. Anything else starts afresh (and says why). The chunk and batch
 sizes of the unfinished run are kept so the numbers match.
 """
 from __future__ import annotations

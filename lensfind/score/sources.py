@@ -21,7 +21,7 @@ import numpy as np
 
 from lensfind.score.cutouts import SurveyTiles, parse_radec, read_tile_list
 from lensfind.score.reader import CandidateList, CutoutError, Row, conform, load_cutout
-from lensfind.score.stacks import open_stack, parse_index
+from lensfind.score.stacks import open_stack, parse_index, split_spec
 
 
 class FileSource:
@@ -54,7 +54,7 @@ class StackSource:
     def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float,
                  spec: str | Path):
         self.cands, self.shape, self.tolerance = cands, shape, tolerance
-        self.spec = str(spec)
+        self.path = split_spec(spec)[0]
         self.stack = open_stack(spec, shape, tolerance)
 
     def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
@@ -76,11 +76,9 @@ class StackSource:
         return self.stack.read(np.asarray(indices, np.int64))
 
     def fingerprint(self) -> Any:
-        path = Path(self.stack.label.rsplit(":", 1)[0]) if not Path(self.spec).exists() \
-            else Path(self.spec)
-        st = path.stat()
-        return {"stack": self.stack.label, "path": str(path.resolve()), "size": st.st_size,
-                "mtime_ns": st.st_mtime_ns, "n": len(self.stack)}
+        st = self.path.stat()
+        return {"stack": self.stack.label, "path": str(self.path.resolve()),
+                "size": st.st_size, "mtime_ns": st.st_mtime_ns, "n": len(self.stack)}
 
     def close(self) -> None:
         self.stack.close()

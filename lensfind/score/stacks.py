@@ -7,9 +7,9 @@
   name, ``images`` (lensfind's own simulated sets, :mod:`lensfind.data.store`) or else the only
   3-D dataset in the file. Read through h5py, a chunk's indices at once.
 * FITS (``.fits``, ``.fit``, ``.fits.gz``, ``.fz``): the first HDU holding a cube
-  ``N x H x W`` (memory-mapped, ``BSCALE``/``BZERO``/``BLANK`` applied per cutout), else every
-  HDU holding a 2-D image, in file order (a multi-extension FITS: index ``k`` is the ``k``-th
-  image HDU).
+  ``N x H x W`` (memory-mapped, ``BSCALE``/``BZERO``/``BLANK`` applied per cutout); in a file
+  without a cube, every HDU holding a 2-D image, in file order (a multi-extension FITS: index
+  ``k`` is the ``k``-th image HDU; images of other sizes are cropped, padded or refused per row).
 
 A stack whose cutout size no crop or pad can fix (see :func:`~lensfind.score.reader.conform`)
 refuses the run before any scoring; per row, an index that is not a whole number gets
@@ -147,7 +147,7 @@ class FitsStack(Stack):
             dims = tuple(int(d) for d in (hdu.shape or ()))
             while len(dims) > 3 and dims[0] == 1:
                 dims = dims[1:]
-            if len(dims) == 3 and not images:
+            if len(dims) == 3:
                 self.data = hdu.data.reshape(dims)
                 self._convert = _scaling(hdu.header, self.data.dtype)
                 self.n, self.shape, self._hdus = dims[0], (dims[1], dims[2]), None

@@ -1,4 +1,4 @@
-"""Survey tiles: each row cut from the tile whose celestial WCS holds it (lensfind.score.cutouts)."""
+"""Survey tiles: each row cut from the tile whose WCS holds it (lensfind.score.cutouts)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -25,7 +25,8 @@ def test_shards_are_whole_chunks_that_cover_the_list_once():
     assert Shard.parse(" 2 / 3 ") == Shard(2, 3)
 
 
-def test_three_shards_merged_equal_one_run_byte_for_byte(tmp_path, cls_committee):
+def test_three_shards_merged_equal_one_run_byte_for_byte(tmp_path, cls_committee,
+                                                        monkeypatch):
     lst = good_list(tmp_path / "l", 11)
     with open(lst, "a", encoding="utf-8") as fh:
         fh.write("c00001,cutouts/c00002.fits,B,repeat\nbad,missing.fits,C,gone\n")
@@ -38,9 +39,25 @@ def test_three_shards_merged_equal_one_run_byte_for_byte(tmp_path, cls_committee
                          say=lambda _: None)
     with pytest.raises(ShardError, match=r"shard\(s\) 2/3 \(s.shard-2-of-3.json\) not finished"):
         merge_scores(out, top=4, say=lambda _: None)
+    # part 2 is killed after its first chunk, then resumes on its own
+    real = type(cls_committee).predict
+    calls = []
+
+    def crash(self, images, *, chunk=0):
+        calls.append(chunk)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, images, chunk=chunk)
+
+    monkeypatch.setattr(type(cls_committee), "predict", crash)
+    with pytest.raises(KeyboardInterrupt):
+        score_candidates(lst, cls_committee, out, options=ScoreOptions(**opts, shard="2/3"),
+                         say=lambda _: None)
+    monkeypatch.setattr(type(cls_committee), "predict", real)
     notes = []
-    score_candidates(lst, cls_committee, out, options=ScoreOptions(**opts, shard="2/3"),
-                     say=notes.append)
+    resumed = score_candidates(lst, cls_committee, out,
+                               options=ScoreOptions(**opts, shard="2/3"), say=notes.append)
+    assert calls == [2, 3] and resumed.resumed_from == 2 and resumed.n_rows == 4
     again = score_candidates(lst, cls_committee, out, options=ScoreOptions(**opts, shard="2/3"),
                              say=notes.append)
     assert again.scored_now == 0 and "shard 2/3 is already done" in notes[-1]
