@@ -126,6 +126,7 @@ def _score_stack(state: DemoState, every: int = 4) -> list[str]:
                               stack=f"{dataset.path}:images",
                               options=ScoreOptions(progress=False))
     print(result.summary(), flush=True)
+    print(out.with_suffix(".grades.md").read_text(), flush=True)
     return [f"stack: {len(rows)} simulated cutouts from {dataset.path} -> {out}",
             f"grade table by kind: {out.with_suffix('.grades.md')}"]
 

@@ -192,6 +192,9 @@ class SurveyTiles:
 
     def locate(self, ra: np.ndarray, dec: np.ndarray, shape: tuple[int, int]) -> list:
         """Per position: ``(tile number, x, y)``, or a :class:`CutoutError` ``off_image``."""
+        if len(self.tiles) == 1 and not self.skipped:  # its own message: outside, sticking out
+            x, y = self.tiles[0].pixel_positions(ra, dec)
+            return [(0, a, b) for a, b in zip(x.tolist(), y.tolist())]
         n = len(ra)
         tile = np.full(n, -1)
         x, y = np.full(n, np.nan), np.full(n, np.nan)
@@ -203,9 +206,6 @@ class SurveyTiles:
             take = whole | partly
             tile[take], x[take], y[take] = k, tx[take], ty[take]
             inside |= whole
-        if len(self.tiles) == 1:  # the tile's own message: outside, or sticking out
-            tile[:] = 0
-            x, y = self.tiles[0].pixel_positions(ra, dec)
         out: list = []
         for k, a, b in zip(tile.tolist(), x.tolist(), y.tolist()):
             if k >= 0:

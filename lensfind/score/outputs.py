@@ -4,8 +4,8 @@
 * ``.fits`` (binary table), ``.ecsv``, ``.parquet`` (needs ``pyarrow``: the ``parquet`` extra):
   made an ``astropy.table.Table`` once all rows are in and written by astropy (Parquet by
   pyarrow from that table, so that a missing rank is a null). Input columns, ``status`` and
-  ``reason`` are text (UTF-8 bytes in FITS), ``rank`` an integer column masked where a row has no rank,
-  and the scores float64 with NaN where a row has no score.
+  ``reason`` are text (UTF-8 bytes in FITS), ``rank`` an integer column masked (null) where a
+  row has no rank, and the scores float64 with NaN where a row has no score.
 
 The columns and their order are those of the CSV file; :func:`check_output` refuses an unknown
 suffix, or ``.parquet`` without ``pyarrow``, before any work.

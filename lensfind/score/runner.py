@@ -30,8 +30,8 @@ Resume: starting the same command again after a kill reads ``OUT.progress.json``
 candidate list (its SHA-256), the cutout source (stack or tiles), the model files and the
 settings that change numbers are the same, ``OUT.partial`` is cut back to the recorded length
 and scoring goes on from the next unscored row -- rows already written are not scored again,
-and the final file equals an uninterrupted run's. Anything else starts afresh (and says why). The chunk and batch
-sizes of the unfinished run are kept so the numbers match.
+and the final file equals an uninterrupted run's. Anything else starts afresh (and says why).
+The chunk and batch sizes of the unfinished run are kept so the numbers match.
 """
 from __future__ import annotations
 
@@ -185,6 +185,14 @@ def _open_committee(models, options: ScoreOptions):
                      batch_size=options.batch_size, seed=options.seed)
 
 
+def _scan(candidates: str | Path, id_column: str, path_column: str, index_column: str, *,
+          stack: bool, tiles: bool) -> CandidateList:
+    """The list, checked for the columns its cutout source needs (path, index, or ra/dec)."""
+    return scan_candidates(candidates, id_column=id_column, path_column=path_column,
+                           need_path=not stack and not tiles, need_radec=tiles,
+                           index_column=index_column if stack else None)
+
+
 def score_candidates(candidates: str | Path, models, out: str | Path, *,
                      image: str | Path | list | None = None,
                      stack: str | Path | None = None,
@@ -230,19 +238,18 @@ def score_candidates(candidates: str | Path, models, out: str | Path, *,
     if out.exists() and out.resolve() in {p.resolve() for p in inputs if p.exists()}:
         raise CandidateListError(f"--out {out} is an input file; expected a new file name for "
                                  "the scores")
-    on_tiles = bool(tiles) or tile_list is not None
-    cands = scan_candidates(candidates, id_column=options.id_column,
-                            path_column=options.path_column,
-                            need_path=stack is None and not on_tiles, need_radec=on_tiles,
-                            index_column=options.index_column if stack is not None else None)
+    cands = _scan(candidates, options.id_column, options.path_column, options.index_column,
+                  stack=stack is not None, tiles=bool(tiles) or tile_list is not None)
     part = options.part
     target = part.path(out) if part is not None else out
     with output_lock(target, say):
         committee = _open_committee(models, options)
         source = open_source(cands, committee.shape, options.tolerance, stack=stack,
                              tiles=tiles, tile_list=tile_list, say=say)
-        setup = {"candidates": str(cands.path.resolve()), "stack": stack and str(stack),
-                 "tiles": [str(p) for p in tiles], "tile_list": tile_list and str(tile_list),
+        setup = {"candidates": str(cands.path.resolve()),
+                 "stack": stack and str(Path(stack).resolve()),
+                 "tiles": [str(p.resolve()) for p in tiles],
+                 "tile_list": tile_list and str(Path(tile_list).resolve()),
                  "id_column": options.id_column, "path_column": options.path_column,
                  "index_column": options.index_column, "tolerance": options.tolerance,
                  "shape": list(committee.shape),
@@ -268,12 +275,9 @@ def merge_scores(out: str | Path, *, top: int = 16,
     check_output(out)
 
     def open_run(setup):
-        index_column = setup["index_column"] if setup["stack"] else None
-        on_tiles = bool(setup["tiles"]) or setup["tile_list"] is not None
-        cands = scan_candidates(setup["candidates"], id_column=setup["id_column"],
-                                path_column=setup["path_column"],
-                                need_path=not setup["stack"] and not on_tiles,
-                                need_radec=on_tiles, index_column=index_column)
+        cands = _scan(setup["candidates"], setup["id_column"], setup["path_column"],
+                      setup["index_column"], stack=bool(setup["stack"]),
+                      tiles=bool(setup["tiles"]) or setup["tile_list"] is not None)
         source = open_source(cands, tuple(setup["shape"]), setup["tolerance"],
                              stack=setup["stack"], tiles=setup["tiles"],
                              tile_list=setup["tile_list"], say=say)
