@@ -53,10 +53,12 @@ numpy.__version__, 'scipy', scipy.__version__)" 2>&1 | tee -a "$log" ;;
         train-fp32)
             train lensflow xception --batch-size 128 --checkpoint-every-s 60 2>&1 \
                 | tee -a "$log" | grep -v "^I0000" | tail -5 ;;
-        score)  # Xception at 200 px (100 px FITS cutouts through the stem), bf16
+        score)  # Xception at 200 px (100 px cutouts through the stem), bf16: FITS files through
+            # the shared-memory reader processes, and one HDF5 stack (read in threads)
             python3 benchmarks/bench_score.py --backbone xception --input-size 200 \
                 --precision mixed_bfloat16 --n 20000 --batch-size 512 --chunk-size 4096 \
-                --workers 14 --readers processes --repeats 2 2>&1 | tee -a "$log" | tail -6 ;;
+                --workers 14 --readers processes --repeats 2 --paths files stack 2>&1 \
+                | tee -a "$log" | tail -12 ;;
         *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
 done
