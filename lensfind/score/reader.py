@@ -219,13 +219,14 @@ def _table_rows(table: Sequence[tuple[str, ...]]) -> Iterator[Row]:
 
 
 def _cell_texts(column) -> list[str]:
-    """A table column's cells as text: shortest round-trip repr of numbers, masked -> ""."""
+    """A table column's cells as text: shortest round-trip repr of numbers in their own
+    precision (float32 150.1 -> "150.1"), NaN and masked -> ""."""
     mask = np.ma.getmaskarray(column) if hasattr(column, "mask") else None
     values = np.asarray(column)
     if values.dtype.kind == "S":
         texts = [v.decode("utf-8", "replace") for v in values.tolist()]
-    elif values.dtype.kind == "f":
-        texts = [repr(float(v)) if math.isfinite(v) else "" for v in values.tolist()]
+    elif values.dtype.kind == "f":  # the shortest text that reads back as the same value
+        texts = [str(v) if np.isfinite(v) else "" for v in values]
     else:
         texts = [str(v) for v in values.tolist()]
     if mask is not None and mask.any():

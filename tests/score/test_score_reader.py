@@ -121,15 +121,16 @@ def test_near_misses_are_centre_cropped_or_padded_by_the_documented_rule():
 def test_fits_and_ecsv_catalogues_read_as_the_same_text_cells_as_csv(tmp_path, fmt, name):
     from astropy.table import MaskedColumn, Table
     table = Table({"id": ["a", "b", "a"], "ra": [150.1, 150.25, 1e-7],
+                   "flux": np.array([150.1, np.nan, 2.5], np.float32),
                    "index": np.array([3, 0, 7], np.int64),
                    "grade": MaskedColumn(["A", "x", "C"], mask=[False, True, False])})
     table.write(tmp_path / name, format=fmt)
     cands = scan_candidates(tmp_path / name, need_path=False, index_column="index")
-    assert cands.columns == ["id", "ra", "index", "grade"]
-    assert [r.cells for r in cands.rows()] == [("a", "150.1", "3", "A"),
-                                                ("b", "150.25", "0", ""),
-                                                ("a", "1e-07", "7", "C")]
-    assert cands.index_col == 2 and cands.duplicates == {2: 0}
+    assert cands.columns == ["id", "ra", "flux", "index", "grade"]
+    assert [r.cells for r in cands.rows()] == [("a", "150.1", "150.1", "3", "A"),
+                                                ("b", "150.25", "", "0", ""),
+                                                ("a", "1e-07", "2.5", "7", "C")]
+    assert cands.index_col == 3 and cands.duplicates == {2: 0}
     problem = row_problem(cands, list(cands.rows())[2])
     assert problem.reason == "id 'a' already appeared on row 1 (only the first is scored)"
     assert [r.index for r in cands.rows(1, 2)] == [1]
