@@ -3,9 +3,9 @@
 How a run proceeds (:func:`score_candidates`):
 
 1. The options, the output's suffix and the list as a whole
-   (:func:`~lensfind.score.reader.scan_candidates`) are checked, and ``OUT.lock`` taken: those
-   refusals come before any model is loaded. Then the models are loaded, the stack or tiles
-   opened (their cutout size checked against the models') and the output columns fixed
+   (:func:`~lensfind.score.reader.scan_candidates`) are checked, ``OUT.lock`` is taken and the
+   stack or tiles opened: those refusals come before any model is loaded. Then the models are
+   loaded, a stack's cutout size checked against theirs and the output columns fixed
    (:class:`~lensfind.score.rows.RowFormat`).
 2. Rows are read ``chunk_size`` at a time. While the models score one chunk, ``workers``
    threads or processes (``readers``; :mod:`lensfind.score.prefetch`,
@@ -243,21 +243,29 @@ def score_candidates(candidates: str | Path, models, out: str | Path, *,
     part = options.part
     target = part.path(out) if part is not None else out
     with output_lock(target, say):
-        committee = _open_committee(models, options)
-        source = open_source(cands, committee.shape, options.tolerance, stack=stack,
-                             tiles=tiles, tile_list=tile_list, say=say)
-        setup = {"candidates": str(cands.path.resolve()),
-                 "stack": stack and str(Path(stack).resolve()),
-                 "tiles": [str(p.resolve()) for p in tiles],
-                 "tile_list": tile_list and str(Path(tile_list).resolve()),
-                 "id_column": options.id_column, "path_column": options.path_column,
-                 "index_column": options.index_column, "tolerance": options.tolerance,
-                 "shape": list(committee.shape),
-                 "labels": [m.label for m in committee.classifiers]}
+        source = open_source(cands, options.tolerance, stack=stack, tiles=tiles,
+                             tile_list=tile_list, say=say)
         try:
-            return _run(cands, source, committee, out, suffix, part, setup, options, say)
+            committee = _open_committee(models, options)
+            source.fit(committee.shape)
+            return _run(cands, source, committee, out, suffix, part,
+                        _setup(cands, stack, tiles, tile_list, options, committee), options,
+                        say)
         finally:
             source.close()
+
+
+def _setup(cands: CandidateList, stack, tiles: list[Path], tile_list, options: ScoreOptions,
+           committee) -> dict:
+    """What a merge of this run's shards needs to open its list and source again."""
+    return {"candidates": str(cands.path.resolve()),
+            "stack": stack and str(Path(stack).resolve()),
+            "tiles": [str(p.resolve()) for p in tiles],
+            "tile_list": tile_list and str(Path(tile_list).resolve()),
+            "id_column": options.id_column, "path_column": options.path_column,
+            "index_column": options.index_column, "tolerance": options.tolerance,
+            "shape": list(committee.shape),
+            "labels": [m.label for m in committee.classifiers]}
 
 
 def merge_scores(out: str | Path, *, top: int = 16,
@@ -278,9 +286,13 @@ def merge_scores(out: str | Path, *, top: int = 16,
         cands = _scan(setup["candidates"], setup["id_column"], setup["path_column"],
                       setup["index_column"], stack=bool(setup["stack"]),
                       tiles=bool(setup["tiles"]) or setup["tile_list"] is not None)
-        source = open_source(cands, tuple(setup["shape"]), setup["tolerance"],
-                             stack=setup["stack"], tiles=setup["tiles"],
-                             tile_list=setup["tile_list"], say=say)
+        source = open_source(cands, setup["tolerance"], stack=setup["stack"],
+                             tiles=setup["tiles"], tile_list=setup["tile_list"], say=say)
+        try:
+            source.fit(setup["shape"])
+        except Exception:
+            source.close()
+            raise
         return cands, CutoutLoader(cands, source), source.close
 
     t0 = time.perf_counter()

@@ -9,7 +9,9 @@ A source turns rows of a checked list into cutouts in two steps:
   where a source reads faster that way (a stack: one slice per run of consecutive indices).
 
 The list-level problems of a row (:func:`~lensfind.score.reader.row_problem`) are checked
-before, by :class:`~lensfind.score.prefetch.CutoutLoader`.
+before, by :class:`~lensfind.score.prefetch.CutoutLoader`. A source is opened before any model
+is loaded (a missing stack or tile is refused at once) and then fitted to the models' cutout
+size (:meth:`Source.fit`; a stack of another size is refused there).
 """
 from __future__ import annotations
 
@@ -21,23 +23,21 @@ import numpy as np
 
 from lensfind.score.cutouts import SurveyTiles, parse_radec, read_tile_list
 from lensfind.score.reader import CandidateList, CutoutError, Row, conform, load_cutout
-from lensfind.score.stacks import open_stack, parse_index, split_spec
+from lensfind.score.stacks import check_shape, open_stack, parse_index, split_spec
 
 
-class FileSource:
-    """One cutout file per row, named in the ``path`` column (relative to the list's folder)."""
+class Source:
+    """What every source holds: its list, the crop/pad ``tolerance`` and, once :meth:`fit`,
+    the models' cutout ``shape`` (H, W)."""
 
-    name = "files"
+    def __init__(self, cands: CandidateList, tolerance: float):
+        self.cands, self.tolerance = cands, tolerance
+        self.shape: tuple[int, int] | None = None
 
-    def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float):
-        self.cands, self.shape, self.tolerance = cands, shape, tolerance
-
-    def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
-        return {}
-
-    def load(self, row: Row, where: Any) -> tuple[np.ndarray, str]:
-        return load_cutout(self.cands.base_dir, self.cands.cell(row, self.cands.path_col),
-                           self.shape, tolerance=self.tolerance)
+    def fit(self, shape: tuple[int, int]) -> Source:
+        """Read cutouts for models of ``shape`` from now on."""
+        self.shape = (int(shape[0]), int(shape[1]))
+        return self
 
     def fingerprint(self) -> Any:
         return None
@@ -46,16 +46,32 @@ class FileSource:
         pass
 
 
-class StackSource:
+class FileSource(Source):
+    """One cutout file per row, named in the ``path`` column (relative to the list's folder)."""
+
+    name = "files"
+
+    def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
+        return {}
+
+    def load(self, row: Row, where: Any) -> tuple[np.ndarray, str]:
+        return load_cutout(self.cands.base_dir, self.cands.cell(row, self.cands.path_col),
+                           self.shape, tolerance=self.tolerance)
+
+
+class StackSource(Source):
     """Cutouts of one stack (:mod:`lensfind.score.stacks`) at each row's ``index`` cell."""
 
     name = "stack"
 
-    def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float,
-                 spec: str | Path):
-        self.cands, self.shape, self.tolerance = cands, shape, tolerance
+    def __init__(self, cands: CandidateList, tolerance: float, spec: str | Path):
+        super().__init__(cands, tolerance)
         self.path = split_spec(spec)[0]
-        self.stack = open_stack(spec, shape, tolerance)
+        self.stack = open_stack(spec)
+
+    def fit(self, shape: tuple[int, int]) -> Source:
+        check_shape(self.stack, shape, self.tolerance)
+        return super().fit(shape)
 
     def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
         out: dict[int, Any] = {}
@@ -84,14 +100,14 @@ class StackSource:
         self.stack.close()
 
 
-class TileSource:
+class TileSource(Source):
     """Cutouts cut from survey tiles at each row's ``ra``/``dec`` (:mod:`.cutouts`)."""
 
     name = "tiles"
 
-    def __init__(self, cands: CandidateList, shape: tuple[int, int], tolerance: float,
-                 tiles: Sequence[str | Path], say: Callable[[str], None]):
-        self.cands, self.shape, self.tolerance = cands, shape, tolerance
+    def __init__(self, cands: CandidateList, tolerance: float, tiles: Sequence[str | Path],
+                 say: Callable[[str], None]):
+        super().__init__(cands, tolerance)
         self.tiles = SurveyTiles(tiles, say)
 
     def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
@@ -122,15 +138,16 @@ class TileSource:
         self.tiles.close()
 
 
-def open_source(cands: CandidateList, shape: tuple[int, int], tolerance: float, *,
+def open_source(cands: CandidateList, tolerance: float, *,
                 stack: str | Path | None = None, tiles: Sequence[str | Path] = (),
                 tile_list: str | Path | None = None,
-                say: Callable[[str], None] = print):
-    """The source of a run: a stack, survey tiles (``tiles`` plus those of ``tile_list``), or
-    the list's files. Raises :class:`~lensfind.score.reader.CandidateListError` when unusable."""
+                say: Callable[[str], None] = print) -> Source:
+    """The source of a run, not yet fitted (:meth:`Source.fit`): a stack, survey tiles
+    (``tiles`` plus those of ``tile_list``), or the list's files. Raises
+    :class:`~lensfind.score.reader.CandidateListError` when unusable."""
     tiles = list(tiles) + (read_tile_list(tile_list) if tile_list is not None else [])
     if stack is not None:
-        return StackSource(cands, shape, tolerance, stack)
+        return StackSource(cands, tolerance, stack)
     if tiles:
-        return TileSource(cands, shape, tolerance, tiles, say)
-    return FileSource(cands, shape, tolerance)
+        return TileSource(cands, tolerance, tiles, say)
+    return FileSource(cands, tolerance)

@@ -196,12 +196,11 @@ def split_spec(spec: str | Path) -> tuple[Path, str | None]:
     return Path(head), part or None
 
 
-def open_stack(spec: str | Path, shape: tuple[int, int], tolerance: float) -> Stack:
-    """Open a stack (``STACK`` or ``STACK.h5:NAME``) whose cutouts the models can take.
+def open_stack(spec: str | Path) -> Stack:
+    """Open a stack (``STACK`` or ``STACK.h5:NAME``).
 
     Raises:
-        CandidateListError: missing file, unknown suffix, no stack inside, or a cutout size
-            too far from the models' ``shape``.
+        CandidateListError: missing file, unknown suffix, or no stack inside.
     """
     path, part = split_spec(spec)
     name = path.name.lower()
@@ -214,12 +213,14 @@ def open_stack(spec: str | Path, shape: tuple[int, int], tolerance: float) -> St
         raise CandidateListError(f"--stack {path}: no such file; expected an HDF5 or FITS stack")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stack = STACK_FORMATS[suffix](path, part)
+        return STACK_FORMATS[suffix](path, part)
+
+
+def check_shape(stack: Stack, shape: tuple[int, int], tolerance: float) -> None:
+    """Refuse a stack whose cutout size no crop or pad can bring to the models' ``shape``."""
     if stack.shape is not None and not _shape_acceptable(stack.shape, shape, tolerance):
-        stack.close()
         message = _shape_message(stack.shape, shape, tolerance)
         raise CandidateListError(f"--stack {stack.label}: {message}")
-    return stack
 
 
 def parse_index(text: str, n: int) -> int:
