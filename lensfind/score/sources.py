@@ -1,12 +1,12 @@
-"""Where a row's cutout comes from: a file, a stack, or survey tiles (:data:`SOURCES`).
+"""Where a row's cutout comes from: a file, a stack, or survey tiles (:func:`open_source`).
 
 A source turns rows of a checked list into cutouts in two steps:
 
-* :meth:`locate` -- in the calling thread, for a whole chunk: what each row points at (a stack
+* :meth:`Source.locate` -- in the calling thread, for a whole chunk: what each row points at (a stack
   index, a tile and pixel), or the :class:`~lensfind.score.reader.CutoutError` of a row whose
   cells say nothing usable (the WCS is not thread-safe, so positions are computed here);
-* :meth:`load` -- one row's ``(image, note)``, or :meth:`load_chunk` for the whole chunk at once
-  where a source reads faster that way (a stack: one slice per run of consecutive indices).
+* :meth:`Source.load` -- one row's ``(image, note)``, or ``load_chunk`` for the whole chunk at
+  once where a source reads faster that way (a stack: one slice per run of consecutive indices).
 
 The list-level problems of a row (:func:`~lensfind.score.reader.row_problem`) are checked
 before, by :class:`~lensfind.score.prefetch.CutoutLoader`. A source is opened before any model
@@ -39,7 +39,16 @@ class Source:
         self.shape = (int(shape[0]), int(shape[1]))
         return self
 
+    def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
+        """Row index -> what the row points at, or its ``CutoutError`` (nothing, for files)."""
+        return {}
+
+    def load(self, row: Row, where: Any) -> tuple[np.ndarray, str]:
+        """One row's ``(image (H, W) float32, note)``; raises ``CutoutError``."""
+        raise NotImplementedError
+
     def fingerprint(self) -> Any:
+        """What identifies the input for resume (None: the list names the files)."""
         return None
 
     def close(self) -> None:
@@ -49,11 +58,6 @@ class Source:
 class FileSource(Source):
     """One cutout file per row, named in the ``path`` column (relative to the list's folder)."""
 
-    name = "files"
-
-    def locate(self, rows: Sequence[Row]) -> dict[int, Any]:
-        return {}
-
     def load(self, row: Row, where: Any) -> tuple[np.ndarray, str]:
         return load_cutout(self.cands.base_dir, self.cands.cell(row, self.cands.path_col),
                            self.shape, tolerance=self.tolerance)
@@ -61,8 +65,6 @@ class FileSource(Source):
 
 class StackSource(Source):
     """Cutouts of one stack (:mod:`lensfind.score.stacks`) at each row's ``index`` cell."""
-
-    name = "stack"
 
     def __init__(self, cands: CandidateList, tolerance: float, spec: str | Path):
         super().__init__(cands, tolerance)
@@ -102,8 +104,6 @@ class StackSource(Source):
 
 class TileSource(Source):
     """Cutouts cut from survey tiles at each row's ``ra``/``dec`` (:mod:`.cutouts`)."""
-
-    name = "tiles"
 
     def __init__(self, cands: CandidateList, tolerance: float, tiles: Sequence[str | Path],
                  say: Callable[[str], None]):
