@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from lensfind.cli import main
-from tests.evaluate.conftest import labelled  # noqa: F401  (the fixture)
 
 
 def test_evaluate_command_prints_the_summary(labelled, capsys):

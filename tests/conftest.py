@@ -1,4 +1,4 @@
-"""A labelled set on disk: a scores file in `lensfind score`'s layout and its truth file."""
+"""Fixtures shared by several test folders. `labelled`: a scores file in `lensfind score`'s layout and its truth file (evaluate, cli)."""
 from __future__ import annotations
 
 import csv
