@@ -1,4 +1,7 @@
-"""Fixtures shared by several test folders. `labelled`: a scores file in `lensfind score`'s layout and its truth file (evaluate, cli)."""
+"""Fixtures shared by several test folders.
+
+`labelled`: a scores file in `lensfind score`'s layout and its truth file (evaluate, cli tests).
+"""
 from __future__ import annotations
 
 import csv
