@@ -117,7 +117,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         builder=small_cnn, preprocess="unit", min_size=SMALL_CNN_MIN_SIZE,
         default_size=100, pretrained=False, stem=False,
         keras_name="small CNN (DeepLense substructure study's reference)",
-        description="4 conv 3x3 + ReLU + max-pool, 0.4M parameters, from scratch"),
+        description="4 conv 3x3 + batch norm + ReLU + max-pool, 0.4M parameters, from scratch"),
     "alexnet_bn": BackboneSpec(
         builder=alexnet_bn, preprocess="unit", min_size=ALEXNET_MIN_SIZE,
         default_size=100, pretrained=False, stem=False,
