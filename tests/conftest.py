@@ -4,23 +4,10 @@
 """
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
 
-SCORE_HEADER = ["id", "path", "status", "reason", "rank", "p_lens", "p_lens_std", "m_theta_e",
-                "m_theta_e_sigma", "m_e1", "m_e1_sigma", "m_cov_theta_e_theta_e",
-                "m_cov_theta_e_e1", "m_cov_e1_e1"]
-TRUTH_HEADER = ["id", "label", "kind", "snr", "theta_e", "e1", "morphology"]
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
+from tests.labelled_files import SCORE_HEADER, TRUTH_HEADER, write_csv
 
 
 @pytest.fixture

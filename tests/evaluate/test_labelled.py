@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lensfind.evaluate.labelled import TruthError, join, parse_columns
-from tests.evaluate.conftest import SCORE_HEADER, TRUTH_HEADER, write_csv
+from tests.labelled_files import SCORE_HEADER, TRUTH_HEADER, write_csv
 
 
 def test_join_keeps_scored_rows_and_lists_the_others(labelled):

@@ -10,7 +10,7 @@ import pytest
 from lensfind.evaluate.labelled import TruthError
 from lensfind.evaluate.metrics import roc_auc
 from lensfind.evaluate.report import evaluate_scores, parse_bins
-from tests.evaluate.conftest import SCORE_HEADER, TRUTH_HEADER, write_csv
+from tests.labelled_files import SCORE_HEADER, TRUTH_HEADER, write_csv
 
 
 def test_evaluate_writes_tables_plots_and_the_cv_numbers(labelled):
