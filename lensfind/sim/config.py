@@ -287,7 +287,8 @@ class NegativesConfig:
         lens_galaxy: a lens-like galaxy without a lensed source.
         neighbour: a galaxy with an unlensed neighbour galaxy.
         star: one or more stars (optionally next to a galaxy).
-        ring: a galaxy with a ring-like (collisional/polar ring) structure: a hard negative.
+        ring: a ring galaxy (resonance or collisional ring, knotty, in the disc's plane;
+            :class:`RingPriors`): a hard negative.
         spiral: a spiral galaxy with arm structure: a hard negative.
         real_hst: a cutout of a real HST image (mgefit's galaxy images).
     """
@@ -378,41 +379,97 @@ class StarPriors:
 
 @dataclasses.dataclass(frozen=True)
 class RingPriors:
-    """Priors of the non-lens kind ``ring``: a galaxy (``lens_light`` priors) with a clumpy ring
-    of star formation around it (an Einstein-ring look-alike): an elliptical Gaussian ring
-    ``exp(-(R - radius)^2 / (2 width^2))`` times ``1 + clump_amplitude cos(clumps theta + phase)``
-    (clipped at 0, uniform phase), centred on the galaxy and at its angle.
+    """Priors of the non-lens kind ``ring``: a ring galaxy. The host is a galaxy (``lens_light``
+    priors, except its half-light radius, which is set by the ring) with a knotty, star-forming
+    ring in the plane of its disc. What tells it from an Einstein ring, and where each number
+    comes from:
+
+    * **Knots.** Rings of ring galaxies are where stars form: chains of HII regions and young
+      clusters (Buta & Combes 1996, Fund. Cosmic Phys. 17, 95, for resonance rings; Appleton &
+      Struck-Marcell 1996, Fund. Cosmic Phys. 16, 111, for collisional rings such as the
+      Cartwheel). Here a share ``diffuse_fraction`` of the ring's light is a smooth elliptical
+      Gaussian ring and the rest is ``knots`` circular Gaussian knots of sigma ``knot_sigma`` at
+      uniform random angles on the ring (radial jitter of one ring width), with log-normal
+      fluxes of sigma ``knot_flux_scatter`` [dex]. The numbers of knots, their sizes and the
+      smooth share are choices (a few to tens of knots are what HST images of such rings show;
+      at 0.05"/pixel a kpc-sized star-forming complex at z ~ 0.2 is ~0.3").
+    * **Inclination.** The ring is circular in the disc plane, so on the sky it is an ellipse
+      with the disc's axis ratio (``disc_axis_ratio``, uniform: uniform in cos i; near edge-on
+      discs, where a ring cannot be recognised, are left out: a choice) at the host's position
+      angle. An Einstein ring's shape is set by the mass and the source, not by the galaxy's
+      disc.
+    * **Size.** Outer resonance rings lie near the outer Lindblad resonance, about 2.2 bar radii
+      (Buta & Combes 1996), at several kpc; collisional rings expand to ~10-20 kpc (Appleton &
+      Struck-Marcell 1996). The ring radius is drawn in arcsec (``radius``; 0.8-2.2" is
+      ~2.5-12 kpc at z = 0.15-0.4: a choice that keeps the ring in a 5" cutout) and the host's
+      half-light radius is ``radius / radius_over_r_e``: the ring sits at 1.5-3.5 half-light
+      radii of its galaxy (a choice), where lenses have theta_E ~ 0.5-1 R_e (SLACS; Auger et al.
+      2009, ApJ 705, 1099).
+    * **Offset nucleus.** In off-centre collisions the nucleus is displaced from the ring
+      centre and the ring is lopsided, brighter on one side (Appleton & Struck-Marcell 1996).
+      A share ``collisional_fraction`` of rings (a choice) has its centre displaced from the
+      nucleus by ``nucleus_offset`` ring radii in a random direction, and a smooth part
+      modulated by ``1 + lopsidedness cos(theta - theta_0)``.
+    * **No counter-images.** Nothing is lensed: there is no counter-image and no arc curvature
+      about a mass centre other than the ring's own.
+
+    Outside these priors (not simulated): inner rings near the bar end (~1 R_e), polar rings,
+    nuclear rings (< 1 kpc), pseudo-rings made of wound spiral arms, colour (single band), and
+    collisional rings with an emptied, companion-disturbed disc.
 
     Attributes:
-        radius: ring radius [arcsec] (elliptical radius); default [0.4, 1.6].
-        width: Gaussian sigma of the ring profile [arcsec]; default [0.03, 0.15].
-        magnitude: total AB magnitude of the ring [mag]; default [20.5, 23.5].
-        axis_ratio_scatter: the ring's axis ratio is the galaxy's + uniform(-s, +s), clipped to
-            [``min_axis_ratio``, 1]; default 0.15.
-        min_axis_ratio: the smallest axis ratio of the ring; default 0.3.
-        clump_amplitude: amplitude of the azimuthal modulation (0: a smooth ring); default
-            [0.0, 0.9].
-        clumps: azimuthal mode number of the modulation (number of bright clumps), integers
-            [low, high]; default [1, 5].
+        radius: ring radius [arcsec] (elliptical radius sqrt(q x^2 + y^2 / q), the geometric
+            mean of its semi-axes); default [0.8, 2.2].
+        radius_over_r_e: ring radius / host half-light radius; default [1.5, 3.5].
+        width: Gaussian sigma of the smooth ring's profile [arcsec]; default [0.04, 0.15].
+        magnitude: total AB magnitude of the ring (smooth part plus knots) [mag]; default
+            [20.5, 23.5].
+        disc_axis_ratio: axis ratio of the disc, hence of the ring, in (0, 1]; default
+            [0.35, 1.0].
+        diffuse_fraction: share of the ring's light in its smooth part; default [0.2, 0.6].
+        knots: number of knots, integers [low, high]; default [6, 20].
+        knot_sigma: Gaussian sigma of a knot [arcsec]; default [0.02, 0.08].
+        knot_flux_scatter: sigma of log10 knot flux [dex]; default 0.3.
+        collisional_fraction: share of collisional rings (offset nucleus, lopsided); default
+            0.4.
+        nucleus_offset: distance of the ring centre from the nucleus in ring radii, for
+            collisional rings; default [0.1, 0.5].
+        lopsidedness: amplitude of the one-sided modulation of a collisional ring's smooth part;
+            default [0.2, 0.8].
     """
 
-    radius: tuple[float, float] = (0.4, 1.6)
-    width: tuple[float, float] = (0.03, 0.15)
+    radius: tuple[float, float] = (0.8, 2.2)
+    radius_over_r_e: tuple[float, float] = (1.5, 3.5)
+    width: tuple[float, float] = (0.04, 0.15)
     magnitude: tuple[float, float] = (20.5, 23.5)
-    axis_ratio_scatter: float = 0.15
-    min_axis_ratio: float = 0.3
-    clump_amplitude: tuple[float, float] = (0.0, 0.9)
-    clumps: tuple[int, int] = (1, 5)
+    disc_axis_ratio: tuple[float, float] = (0.35, 1.0)
+    diffuse_fraction: tuple[float, float] = (0.2, 0.6)
+    knots: tuple[int, int] = (6, 20)
+    knot_sigma: tuple[float, float] = (0.02, 0.08)
+    knot_flux_scatter: float = 0.3
+    collisional_fraction: float = 0.4
+    nucleus_offset: tuple[float, float] = (0.1, 0.5)
+    lopsidedness: tuple[float, float] = (0.2, 0.8)
 
     def __post_init__(self):
         check_interval("simulation.ring.radius", self.radius, 0.0, 100.0, lo_open=True)
+        check_interval("simulation.ring.radius_over_r_e", self.radius_over_r_e, 0.0, 100.0,
+                       lo_open=True)
         check_interval("simulation.ring.width", self.width, 0.0, 100.0, lo_open=True)
         check_interval("simulation.ring.magnitude", self.magnitude, 0.0, 40.0)
-        check_range("simulation.ring.axis_ratio_scatter", self.axis_ratio_scatter, 0.0, 1.0)
-        check_range("simulation.ring.min_axis_ratio", self.min_axis_ratio, 0.0, 1.0,
-                    lo_open=True)
-        check_interval("simulation.ring.clump_amplitude", self.clump_amplitude, 0.0, 10.0)
-        _check_int_interval("simulation.ring.clumps", self.clumps, 0, 100)
+        _check_axis_ratio("simulation.ring.disc_axis_ratio", self.disc_axis_ratio)
+        check_interval("simulation.ring.diffuse_fraction", self.diffuse_fraction, 0.0, 1.0)
+        _check_int_interval("simulation.ring.knots", self.knots, 0, 200)
+        check_interval("simulation.ring.knot_sigma", self.knot_sigma, 0.0, 100.0,
+                       lo_open=True)
+        check_range("simulation.ring.knot_flux_scatter", self.knot_flux_scatter, 0.0, 3.0)
+        check_range("simulation.ring.collisional_fraction", self.collisional_fraction, 0.0,
+                    1.0)
+        check_interval("simulation.ring.nucleus_offset", self.nucleus_offset, 0.0, 10.0)
+        check_interval("simulation.ring.lopsidedness", self.lopsidedness, 0.0, 1.0)
+        if self.knots[1] == 0 and self.diffuse_fraction[0] < 1.0:
+            fail("simulation.ring.knots", self.knots,
+                 "at least one knot unless diffuse_fraction = [1, 1]")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Light profiles, batched over images: elliptical Sersic, rings, spiral discs.
+"""Light profiles, batched over images: elliptical Sersic, rings, knots, spiral discs.
 
 All profiles return surface brightness (flux per arcsec^2) on ``(B, n, n)`` grids; parameters are
 ``(B,)`` arrays (see :mod:`lensfind.sim.func` for coordinates and ellipticity conventions).
@@ -147,6 +147,20 @@ def gaussian_ring(x, y, amp, radius, width, e1, e2, center_x, center_y, clump_am
         out *= mod
     out *= col(amp, dtype)
     return out
+
+
+def gaussian_knots(x, y, flux, sigma, center_x, center_y):
+    """Sum of circular Gaussians ``flux / (2 pi sigma^2) exp(-r^2 / (2 sigma^2))``: compact
+    knots (star-forming clumps). ``flux``, ``sigma`` [arcsec] and centres [arcsec] are
+    ``(B, K)``; ``x`` and ``y`` the regular grid ``(1, 1, n)`` and ``(1, n, 1)`` of
+    :func:`lensfind.sim.func.grid` (each Gaussian is separable: ``O(B K n)`` exponentials)."""
+    dtype = np.result_type(x, np.float32)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    inv = (1.0 / (np.sqrt(2.0) * sigma))[..., None].astype(dtype)
+    gx = np.exp(-np.square((x.reshape(1, 1, -1) - np.asarray(center_x, dtype)[..., None]) * inv))
+    gy = np.exp(-np.square((y.reshape(1, 1, -1) - np.asarray(center_y, dtype)[..., None]) * inv))
+    gy *= (np.asarray(flux, dtype=np.float64) / (2 * np.pi * sigma ** 2))[..., None].astype(dtype)
+    return np.einsum("bki,bkj->bij", gy, gx)
 
 
 def _angle(x, y, e1, e2, center_x, center_y, dtype):

@@ -632,29 +632,64 @@ def _stars(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
             _add_points(block.pre_psf[row], *points, config.pixel_scale)
 
 
+def _draw_ring(rng: np.random.Generator, priors, galaxy: dict, count: int) -> dict:
+    """Ring, knots and nucleus offset of ``count`` ring galaxies (``ring`` priors) around
+    ``galaxy`` (from :func:`_draw_galaxy`, whose half-light radius ``r`` is reset here from the
+    ring radius). Lengths in arcsec, angles in rad; knot arrays are ``(count, K)``."""
+    ring = {"radius": _uniform(rng, priors.radius, count)}
+    galaxy["r"] = ring["radius"] / _uniform(rng, priors.radius_over_r_e, count)
+    ring["width"] = _uniform(rng, priors.width, count)
+    ring["mag"] = _uniform(rng, priors.magnitude, count)
+    ring["q"] = _uniform(rng, priors.disc_axis_ratio, count)
+    ring["e1"], ring["e2"] = func.phi_q_to_e(galaxy["phi"], ring["q"])
+    ring["diffuse"] = _uniform(rng, priors.diffuse_fraction, count)
+    collisional = rng.random(count) < priors.collisional_fraction
+    offset = np.where(collisional, _uniform(rng, priors.nucleus_offset, count), 0.0)
+    offset_angle = rng.uniform(0, 2 * np.pi, count)
+    ring["cx"] = galaxy["cx"] + offset * ring["radius"] * np.cos(offset_angle)
+    ring["cy"] = galaxy["cy"] + offset * ring["radius"] * np.sin(offset_angle)
+    ring["lopsided"] = np.where(collisional, _uniform(rng, priors.lopsidedness, count), 0.0)
+    ring["lopsided_phase"] = rng.uniform(0, 2 * np.pi, count)
+    n_knots = rng.integers(priors.knots[0], priors.knots[1] + 1, count)
+    k = priors.knots[1]
+    weight = 10.0 ** rng.normal(0.0, priors.knot_flux_scatter, (count, k))
+    weight *= np.arange(k) < n_knots[:, None]
+    ring["knot_share"] = weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-300)
+    ring["knot_sigma"] = rng.uniform(*priors.knot_sigma, (count, k))
+    along = rng.uniform(0, 2 * np.pi, (count, k))
+    r = ring["radius"][:, None] + ring["width"][:, None] * rng.normal(0.0, 1.0, (count, k))
+    # a circle of radius r in the disc plane: the ellipse R = r (R = sqrt(q x'^2 + y'^2 / q))
+    sq = np.sqrt(ring["q"])[:, None]
+    xp, yp = r / sq * np.cos(along), r * sq * np.sin(along)
+    c, s = np.cos(galaxy["phi"])[:, None], np.sin(galaxy["phi"])[:, None]
+    ring["knot_x"] = ring["cx"][:, None] + c * xp - s * yp
+    ring["knot_y"] = ring["cy"][:, None] + s * xp + c * yp
+    ring["n_knots"] = n_knots
+    return ring
+
+
 def _rings(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
-    """A galaxy with a (clumpy) ring of star formation around it: Einstein-ring look-alike.
-    Priors: ``config.ring``."""
+    """A ring galaxy: a galaxy with a knotty star-forming ring in its disc's plane, at 1.5-3.5
+    half-light radii, its centre offset from the nucleus in collisional rings (see
+    :class:`~lensfind.sim.config.RingPriors`). Priors: ``config.ring``."""
     config, rng, count = block.config, block.rng, rows.size
-    priors = config.ring
     galaxy = _draw_galaxy(block, rows, exposure)
-    radius = _uniform(rng, priors.radius, count)
-    width = _uniform(rng, priors.width, count)
-    scatter = priors.axis_ratio_scatter
-    q = np.clip(galaxy["q"] + rng.uniform(-scatter, scatter, count), priors.min_axis_ratio, 1.0)
-    e1, e2 = func.phi_q_to_e(galaxy["phi"], q)
-    mag = _uniform(rng, priors.magnitude, count)
-    clump_amp = _uniform(rng, priors.clump_amplitude, count)
-    clumps = rng.integers(priors.clumps[0], priors.clumps[1] + 1, count).astype(float)
-    clump_phase = rng.uniform(0, 2 * np.pi, count)
-    flux = _flux(mag, exposure[rows], config.noise.zero_point)
-    amp = flux / profiles.gaussian_ring_flux(1.0, radius, width)
+    ring = _draw_ring(rng, config.ring, galaxy, count)
+    block.params["light_r_sersic"][rows] = galaxy["r"]
+    flux = _flux(ring["mag"], exposure[rows], config.noise.zero_point)
+    diffuse_amp = flux * ring["diffuse"] / profiles.gaussian_ring_flux(1.0, ring["radius"],
+                                                                      ring["width"])
+    knot_flux = (flux * (1.0 - ring["diffuse"]))[:, None] * ring["knot_share"]
     _render_galaxy(block, rows, galaxy)
     for chunk in _chunks(count, RENDER):
-        brightness = profiles.gaussian_ring(block.x, block.y, amp[chunk], radius[chunk],
-                                            width[chunk], e1[chunk], e2[chunk],
-                                            galaxy["cx"][chunk], galaxy["cy"][chunk],
-                                            clump_amp[chunk], clumps[chunk], clump_phase[chunk])
+        part = {key: value[chunk] for key, value in ring.items()}
+        brightness = profiles.gaussian_ring(block.x, block.y, diffuse_amp[chunk], part["radius"],
+                                            part["width"], part["e1"], part["e2"], part["cx"],
+                                            part["cy"], part["lopsided"], np.ones(len(part["q"])),
+                                            part["lopsided_phase"])
+        brightness += profiles.gaussian_knots(block.x, block.y, knot_flux[chunk],
+                                              part["knot_sigma"], part["knot_x"],
+                                              part["knot_y"])
         block.pre_psf[rows[chunk]] += block.pixelate(brightness)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lensfind.sim import func
 from lensfind.sim.config import NEGATIVE_KINDS, SimConfig
 from lensfind.sim.params import LENS_PARAMS, PARAMS, SUBSTRUCTURE_PARAMS, describe, outside_note
-from lensfind.sim.simulate import BLOCK, KINDS, SimBatch, simulate, simulate_chunks
+from lensfind.sim.simulate import BLOCK, KINDS, SimBatch, _draw_ring, simulate, simulate_chunks
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -223,3 +224,45 @@ def test_arc_outside_fraction_measures_the_flux_a_small_cutout_loses():
     assert lost.min() > 0.3
     assert outside_note(small).startswith("40 of 40 lenses have more than 1% of their lensed")
     assert outside_note(wide, limit=0.05) is None
+
+
+def _ring_draws(**ring):
+    priors = SimConfig().replace(ring=ring).ring
+    rng = np.random.default_rng(0)
+    count = 200
+    galaxy = {"cx": rng.uniform(-0.1, 0.1, count), "cy": rng.uniform(-0.1, 0.1, count),
+              "phi": rng.uniform(0, np.pi, count), "r": np.full(count, np.nan)}
+    return priors, galaxy, _draw_ring(rng, priors, galaxy, count)
+
+
+def test_ring_galaxy_knots_lie_on_the_disc_ellipse_at_radii_set_by_the_galaxy():
+    priors, galaxy, ring = _ring_draws(collisional_fraction=0.0)
+    # resonance rings: centred on the nucleus, not lopsided
+    np.testing.assert_array_equal(ring["cx"], galaxy["cx"])
+    assert np.all(ring["lopsided"] == 0)
+    # the host's half-light radius follows from the ring radius
+    ratio = ring["radius"] / galaxy["r"]
+    assert np.all((ratio >= priors.radius_over_r_e[0]) & (ratio <= priors.radius_over_r_e[1]))
+    # every knot at elliptical radius ~ ring radius in the frame of the disc (q, galaxy PA)
+    e1, e2 = func.phi_q_to_e(galaxy["phi"], ring["q"])
+    np.testing.assert_allclose((e1, e2), (ring["e1"], ring["e2"]))
+    phi = galaxy["phi"][:, None]
+    dx, dy = ring["knot_x"] - ring["cx"][:, None], ring["knot_y"] - ring["cy"][:, None]
+    xp = np.cos(phi) * dx + np.sin(phi) * dy
+    yp = -np.sin(phi) * dx + np.cos(phi) * dy
+    q = ring["q"][:, None]
+    r = np.sqrt(q * xp ** 2 + yp ** 2 / q)
+    used = np.arange(priors.knots[1]) < ring["n_knots"][:, None]
+    off = np.abs(r - ring["radius"][:, None]) / ring["width"][:, None]
+    assert np.all(off[used] < 5) and np.median(off[used]) < 1
+    # knot fluxes: shares summing to 1 over the drawn knots, none on the others
+    np.testing.assert_allclose(ring["knot_share"].sum(axis=1), 1.0)
+    assert np.all(ring["knot_share"][~used] == 0)
+
+
+def test_collisional_rings_have_an_offset_nucleus():
+    priors, galaxy, ring = _ring_draws(collisional_fraction=1.0)
+    offset = np.hypot(ring["cx"] - galaxy["cx"], ring["cy"] - galaxy["cy"]) / ring["radius"]
+    lo, hi = priors.nucleus_offset
+    assert np.all((offset >= lo - 1e-9) & (offset <= hi + 1e-9))
+    assert np.all(ring["lopsided"] >= priors.lopsidedness[0])
