@@ -4,8 +4,11 @@ A cutout folder holds one FITS file per cutout (2-D float32 image in the primary
 the bottom row, as FITS viewers show it, so the simulator's "y up" convention is kept) and an
 index CSV::
 
-    id,path,label,kind,system_id,theta_e,e1,...
-    000000,cutouts/000000.fits,1,lens,0,1.0312,...
+    id,path,label,kind,morphology,system_id,theta_e,e1,...
+    000000,cutouts/000000.fits,1,lens,ring,0,1.0312,...
+
+``morphology`` is a lens's ring / arc / double / quad (:func:`lensfind.sim.params.morphology`;
+empty for non-lenses and for sets simulated before it was recorded).
 
 ``path`` is relative to the CSV file (absolute paths are accepted when reading). Only ``id`` and
 ``path`` are required by :func:`read_index` / :func:`read_cutouts`; other columns are passed
@@ -41,10 +44,11 @@ import numpy as np
 
 from lensfind.data.store import DataError, DataSet
 from lensfind.files import atomic_path
+from lensfind.sim.params import morphology
 
 INDEX_NAME = "index.csv"
 CUTOUT_DIR = "cutouts"
-FIXED_COLUMNS = ("id", "path", "label", "kind", "system_id")
+FIXED_COLUMNS = ("id", "path", "label", "kind", "morphology", "system_id")
 REQUIRED_COLUMNS = ("id", "path")
 
 #: parameter -> (FITS keyword, unit) for the header cards (keywords are at most 8 characters)
@@ -131,6 +135,8 @@ def export_fits(dataset: DataSet, out_dir: str | Path, *, index_name: str = INDE
     n = len(dataset)
     width = max(6, len(str(max(n - 1, 0))))
     names = list(dataset.params)
+    shapes = (morphology(dataset.params) if "arc_segments" in dataset.params
+              else np.full(n, "", dtype=str))
     iterator: Any = range(n)
     if progress:
         from tqdm.auto import tqdm
@@ -146,7 +152,7 @@ def export_fits(dataset: DataSet, out_dir: str | Path, *, index_name: str = INDE
                                   header=cutout_header(dataset, i, ident))
             hdu.writeto(out_dir / rel, overwrite=True)
             writer.writerow([ident, rel, int(dataset.labels[i]), str(dataset.kinds[i]),
-                             int(dataset.system_id[i])]
+                             shapes[i], int(dataset.system_id[i])]
                             + [_fmt(dataset.params[k][i]) for k in names])
     return index_path
 

@@ -37,6 +37,11 @@ PARAMS: dict[str, tuple[str, str]] = {
     "arc_outside_fraction": ("", "share of the lensed source flux (before the PSF, on a grid "
                                  "twice the cutout's width) outside the cutout; > 0: "
                                  "magnification is a lower bound"),
+    "arc_coverage": ("", "share of the position angles around the lens centre covered by lensed "
+                         "light (bins holding >= 10 % of the brightest bin's flux, before the "
+                         "PSF; lensfind.sim.simulate.COVERAGE_BINS)"),
+    "arc_segments": ("", "number of separate runs of covered position angles (1 for a full "
+                         "ring): the number of lensed images where they do not merge"),
     "g1": ("", "external shear component 1"),
     "g2": ("", "external shear component 2"),
     "snr": ("", "matched-filter S/N of the lensed source: sqrt(sum_pixels s^2 / variance), "
@@ -81,10 +86,32 @@ REGRESSION_TARGETS = ("theta_e", "e1", "e2", "center_x", "center_y", "magnificat
 #: the six of the covariance paper's Table 1 (``ModelConfig.targets`` by default)
 TABLE1_TARGETS = REGRESSION_TARGETS[:6]
 #: parameters of the lens, recorded as NaN for non-lenses
-LENS_PARAMS = REGRESSION_TARGETS + ("snr", "arc_outside_fraction")
+LENS_PARAMS = REGRESSION_TARGETS + ("snr", "arc_outside_fraction", "arc_coverage",
+                                     "arc_segments")
 #: recorded only when the set has substructure classes (then NaN for non-lenses)
 SUBSTRUCTURE_PARAMS = ("substructure", "n_subhalos", "n_vortices", "vortex_length",
                        "substructure_mass", "substructure_mass_fraction")
+
+
+#: ``arc_coverage`` from which a lens counts as a ring (a choice)
+RING_COVERAGE = 0.75
+#: number of separate image segments -> lens morphology (more than 3: ``"quad"``; a cusp or
+#: fold pair merged into one arc counts as one segment)
+SEGMENT_MORPHOLOGY = {1: "arc", 2: "double", 3: "quad"}
+
+
+def morphology(params) -> np.ndarray:
+    """Lens morphology of every image from its ``arc_coverage`` and ``arc_segments``:
+    ``"ring"`` (coverage >= :data:`RING_COVERAGE`), else ``"arc"``, ``"double"`` or ``"quad"``
+    by the number of segments (:data:`SEGMENT_MORPHOLOGY`); ``""`` for non-lenses (NaN) and
+    lenses without lensed light in the cutout."""
+    coverage = np.asarray(params["arc_coverage"], np.float64)
+    segments = np.asarray(params["arc_segments"], np.float64)
+    names = [""] + [SEGMENT_MORPHOLOGY[k] for k in sorted(SEGMENT_MORPHOLOGY)]
+    index = np.clip(np.nan_to_num(segments, nan=0.0), 0, len(names) - 1).astype(int)
+    out = np.array(names, dtype=object)[index]
+    out[np.nan_to_num(coverage, nan=0.0) >= RING_COVERAGE] = "ring"
+    return out.astype(str)
 
 
 def describe(name: str) -> str:

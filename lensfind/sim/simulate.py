@@ -45,6 +45,11 @@ KINDS = ("lens",) + NEGATIVE_KINDS
 #: ``arc_outside_fraction`` is measured on a grid this many times the cutout's width, with
 #: pixels as many times larger (point-sampled, before the PSF)
 OUTSIDE_GRID = 2
+#: lens morphology (:func:`lensfind.sim.params.morphology`) is read off the angular coverage of
+#: the lensed light: position-angle bins around the lens centre, and the share of the brightest
+#: bin's flux that counts a bin as covered (choices)
+COVERAGE_BINS = 32
+COVERAGE_LEVEL = 0.1
 
 
 @dataclasses.dataclass
@@ -510,6 +515,28 @@ def _outside_fraction(block: _Block, mass: dict, source: dict, sx: np.ndarray, s
     return fraction
 
 
+def _angular_coverage(block: _Block, rows: np.ndarray, cx: np.ndarray,
+                      cy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Share of the :data:`COVERAGE_BINS` position-angle bins around each lens centre
+    ``(cx, cy)`` [arcsec] whose lensed source flux (pixels, before the PSF and noise) is at
+    least :data:`COVERAGE_LEVEL` of the brightest bin's, and the number of separate runs of
+    such bins (1 for a full ring): ``(coverage, segments)``."""
+    size, scale = block.config.size, block.config.pixel_scale
+    x, y = func.grid(size, scale)
+    coverage, segments = np.empty(rows.size), np.empty(rows.size)
+    for i, row in enumerate(rows):
+        angle = np.arctan2(y - cy[i], x - cx[i]).reshape(-1) % (2 * np.pi)
+        bins = np.minimum((angle * COVERAGE_BINS / (2 * np.pi)).astype(int), COVERAGE_BINS - 1)
+        flux = np.bincount(bins, weights=block.lensed_sources[int(row)].reshape(-1),
+                           minlength=COVERAGE_BINS)
+        covered = flux >= COVERAGE_LEVEL * flux.max() if flux.max() > 0 \
+            else np.zeros(COVERAGE_BINS, bool)
+        coverage[i] = covered.mean()
+        starts = int(np.sum(covered & ~np.roll(covered, 1)))
+        segments[i] = 1 if covered.all() else starts
+    return coverage, segments
+
+
 def _lenses(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     """Lens galaxy + SIE/shear mass + lensed source (``lens``, ``lens_light``, ``source``)."""
     config, rng = block.config, block.rng
@@ -534,6 +561,8 @@ def _lenses(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     params["arc_outside_fraction"][rows] = _outside_fraction(block, mass, source, sx, sy, sub)
     params["lensed_source_mag"][rows] = (source["mag"]
                                          - 2.5 * np.log10(np.maximum(magnification, 1e-30)))
+    params["arc_coverage"][rows], params["arc_segments"][rows] = _angular_coverage(
+        block, rows, mass["center_x"], mass["center_y"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,12 +17,15 @@ def exported(tiny_set, tmp_path_factory):
 def test_index_columns_and_relative_paths(exported, tiny_set):
     with open(exported, newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["id", "path", "label", "kind", "system_id"] + list(tiny_set.params)
+    assert rows[0] == ["id", "path", "label", "kind", "morphology", "system_id"] + list(
+        tiny_set.params)
     assert len(rows) == 1 + len(tiny_set)
     for i, row in enumerate(rows[1:]):
         assert not row[1].startswith("/") and (exported.parent / row[1]).is_file()
         assert int(row[2]) == tiny_set.labels[i] and row[3] == tiny_set.kinds[i]
-        theta = row[5 + list(tiny_set.params).index("theta_e")]
+        # lenses name their morphology, non-lenses leave it empty
+        assert (row[4] in ("ring", "arc", "double", "quad")) == (tiny_set.labels[i] == 1)
+        theta = row[6 + list(tiny_set.params).index("theta_e")]
         assert (theta == "") == (tiny_set.labels[i] == 0)  # NaN parameters are empty cells
         if theta:
             assert np.float32(theta) == tiny_set.params["theta_e"][i]  # float32 round trip

@@ -266,3 +266,24 @@ def test_collisional_rings_have_an_offset_nucleus():
     lo, hi = priors.nucleus_offset
     assert np.all((offset >= lo - 1e-9) & (offset <= hi + 1e-9))
     assert np.all(ring["lopsided"] >= priors.lopsidedness[0])
+
+
+def test_morphology_reads_rings_arcs_and_multiple_images_off_the_angular_coverage():
+    from lensfind.sim.params import morphology
+    cfg = SMALL.replace(size=64, noise={"enabled": False}, field_galaxies=0.0,
+                        lens={"axis_ratio": (0.6, 0.6), "shear": (0.0, 0.0)},
+                        source={"r_sersic": (0.03, 0.03)})
+    centred = simulate(cfg.replace(source={"offset": (0.0, 0.0), "r_sersic": (0.2, 0.2)}),
+                       seed=1, n_lenses=4, n_nonlenses=0)
+    assert set(morphology(centred.params)) == {"ring"}
+    assert np.all(centred.params["arc_coverage"] > 0.9)
+    # a compact (0.03") source near the centre: four images; at half theta_E: two (or one arc)
+    quads = simulate(cfg.replace(source={"offset": (0.05, 0.05)}), seed=2, n_lenses=4,
+                     n_nonlenses=0)
+    doubles = simulate(cfg.replace(source={"offset": (0.5, 0.5)}), seed=2, n_lenses=4,
+                       n_nonlenses=0)
+    assert set(morphology(quads.params)) == {"quad"}
+    assert set(morphology(doubles.params)) <= {"double", "arc"}
+    assert "double" in set(morphology(doubles.params))
+    nonlens = simulate(cfg, seed=3, n_lenses=0, n_nonlenses=3)
+    assert set(morphology(nonlens.params)) == {""}
