@@ -214,7 +214,8 @@ def test_arc_outside_fraction_measures_the_flux_a_small_cutout_loses():
     """On a 2.4" cutout large Einstein radii and offsets put images outside: the same lenses
     (same draws) on a 6" cutout give the flux the small one lost, which the flag predicts."""
     tight = SimConfig(size=48, supersampling=1, n_lenses=40, n_nonlenses=0).replace(
-        lens={"theta_e": (1.2, 1.5)}, source={"offset": (0.4, 0.6)})
+        lens={"theta_e": (1.2, 1.5), "center_max": 0.1},
+        source={"offset": (0.4, 0.6), "r_sersic": (0.05, 0.3)})
     small = simulate(tight, seed=3).params
     wide = simulate(tight.replace(size=120), seed=3).params
     assert np.array_equal(small["theta_e"], wide["theta_e"])
