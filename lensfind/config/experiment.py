@@ -113,10 +113,40 @@ def _parse_override(text: str) -> dict[str, Any]:
     return node
 
 
+#: settings removed from the simulator: table path -> (names, why). An experiment file that sets
+#: one is refused with the reason; a saved run (``retired="drop"``) still loads without them
+RETIRED: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {
+    ("simulation", "ring"): (("axis_ratio_scatter", "clump_amplitude", "clumps",
+                              "min_axis_ratio"),
+                             "the ring non-lens kind is a ring galaxy since issue #17 (knots, "
+                             "disc inclination; see lensfind/sim/config.py::RingPriors)"),
+}
+
+
+def _retire(data: dict[str, Any], source: str, drop: bool) -> dict[str, Any]:
+    """A copy of ``data`` without the :data:`RETIRED` settings (``drop``), or an error naming
+    them."""
+    data = copy.deepcopy(data)
+    for path, (names, why) in RETIRED.items():
+        table: Any = data
+        for key in path:
+            table = table.get(key) if isinstance(table, dict) else None
+        found = sorted(set(names) & set(table)) if isinstance(table, dict) else []
+        if found and not drop:
+            dotted = ", ".join(".".join(path + (n,)) for n in found)
+            raise ConfigError(f"{source}: {dotted}: retired setting(s): {why}")
+        for name in found:
+            del table[name]
+    return data
+
+
 def experiment_from_dict(data: Mapping[str, Any], *, source: str = "<dict>", small: bool = False,
-                         overrides: Sequence[str] = ()) -> Experiment:
-    """Validate a parsed experiment table; ``source`` names the file in error messages."""
-    data = dict(data)
+                         overrides: Sequence[str] = (), retired: str = "refuse") -> Experiment:
+    """Validate a parsed experiment table; ``source`` names the file in error messages.
+    ``retired``: ``"refuse"`` settings of :data:`RETIRED` with the reason, or ``"drop"`` them
+    (for runs saved before they were retired)."""
+    check_choice("retired", retired, ("refuse", "drop"))
+    data = _retire(dict(data), source, retired == "drop")
     small_table = data.pop("small", {})
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
@@ -133,8 +163,9 @@ def experiment_from_dict(data: Mapping[str, Any], *, source: str = "<dict>", sma
 
 
 def load_experiment(path: str | Path, *, small: bool = False,
-                    overrides: Sequence[str] = ()) -> Experiment:
-    """Read and validate an experiment file; nothing runs before this succeeds."""
+                    overrides: Sequence[str] = (), retired: str = "refuse") -> Experiment:
+    """Read and validate an experiment file; nothing runs before this succeeds (``retired``
+    as in :func:`experiment_from_dict`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -144,4 +175,5 @@ def load_experiment(path: str | Path, *, small: bool = False,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    return experiment_from_dict(data, source=str(path), small=small, overrides=overrides)
+    return experiment_from_dict(data, source=str(path), small=small, overrides=overrides,
+                                retired=retired)

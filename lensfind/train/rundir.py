@@ -191,8 +191,9 @@ class RunDir:
 
     # -- contents
     def experiment(self):
-        """The resolved :class:`~lensfind.config.Experiment` this run was made with."""
-        return load_experiment(self.path / EXPERIMENT_FILE)
+        """The resolved :class:`~lensfind.config.Experiment` this run was made with (settings
+        retired since are dropped: the run still scores)."""
+        return load_experiment(self.path / EXPERIMENT_FILE, retired="drop")
 
     def same_settings(self, exp) -> bool:
         try:

@@ -51,3 +51,17 @@ def test_replace_validates():
     assert exp.replace(train={"epochs": 3}).train.epochs == 3
     with pytest.raises(ConfigError, match="train.epochs"):
         exp.replace(train={"epochs": 0})
+
+
+def test_retired_settings_are_refused_in_files_and_dropped_from_saved_runs(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text("[simulation.ring]\nradius = [0.9, 1.8]\nclump_amplitude = [0.0, 0.9]\n"
+                    "clumps = [1, 5]\n")
+    with pytest.raises(ConfigError, match=r"old\.toml: simulation\.ring\.clump_amplitude, "
+                                          r"simulation\.ring\.clumps: retired setting\(s\): "
+                                          r"the ring non-lens kind is a ring galaxy"):
+        load_experiment(path)
+    saved = load_experiment(path, retired="drop")
+    assert saved.simulation.ring.radius == (0.9, 1.8)   # the rest of the table is kept
+    with pytest.raises(ConfigError, match="retired = 'keep' is invalid"):
+        load_experiment(path, retired="keep")

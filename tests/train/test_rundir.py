@@ -33,6 +33,16 @@ def test_create_open_and_lookup(tmp_path):
         a.folds()
 
 
+def test_a_run_saved_with_retired_settings_still_loads(tmp_path):
+    exp = Experiment().replace(experiment={"name": "old"})
+    run = RunDir.create(tmp_path / "old", exp)
+    saved = run.path / "experiment.toml"
+    saved.write_text(saved.read_text().replace("[simulation.ring]\n",
+                                               "[simulation.ring]\nclumps = [1, 5]\n"))
+    assert "clumps = [1, 5]" in saved.read_text()
+    assert to_plain(RunDir(run.path).experiment()) == to_plain(exp)
+
+
 @pytest.mark.parametrize("setup, why", [
     (lambda p: None, "no such folder"),
     (lambda p: p.mkdir(), "no run.json"),
