@@ -419,7 +419,7 @@ class RingPriors:
     * **Size.** Outer resonance rings lie near the outer Lindblad resonance, about 2.2 bar radii
       (Buta & Combes 1996), at several kpc; collisional rings expand to ~10-20 kpc (Appleton &
       Struck-Marcell 1996). The ring radius is drawn in arcsec (``radius``; 0.8-2.2" is
-      ~2.5-12 kpc at z = 0.15-0.4: a choice that keeps the ring in a 5" cutout) and the host's
+      ~2-12 kpc at z = 0.15-0.4: a choice that keeps the ring in a 5" cutout) and the host's
       half-light radius is ``radius / radius_over_r_e``: the ring sits at 1.5-3.5 half-light
       radii of its galaxy (a choice), where a lens's theta_E is typically about half its
       effective radius (SLACS; Auger et al. 2009, ApJ 705, 1099).
