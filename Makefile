@@ -53,8 +53,9 @@ test-jax: install
 CV_EXPERIMENTS := xception inception resnet nasnet vgg16 vgg19 efficientnet lensflow \
 	xception-finetune xception-random
 # cv-substructure: the 3-class dark-matter substructure task (not part of the lens-finding
-# comparison of cv-all); per-class tables in its run directory.
-CV_TARGETS := $(addprefix cv-,$(CV_EXPERIMENTS)) cv-nasnet-large cv-substructure
+# comparison of cv-all); per-class tables in its run directory. cv-lensflow-wide: cv-lensflow on
+# the opt-in wider simulation priors of issue #17 (not in cv-all).
+CV_TARGETS := $(addprefix cv-,$(CV_EXPERIMENTS)) cv-nasnet-large cv-substructure cv-lensflow-wide
 CV_SUFFIX := $(if $(SMALL),-small,)
 
 .PHONY: cv-all cv-compare $(CV_TARGETS)
