@@ -16,21 +16,22 @@ Conventions (the same frame as lensfind, so no label changes sign): ``ImageData`
 ``lensfind/sim/func.py`` and tests/sim/test_lensing.py, which checks the maths). A set rendered
 with ``inverse=True`` (East left, ``ra = -x``) would flip ``center_x``, ``e2`` and ``g2``.
 
-Priors, chosen apart from lensfind's defaults (``lensfind/sim/config.py``; theirs in brackets,
-as widened for issue #17; main's before that in braces where they differ):
+Priors, chosen apart from lensfind's defaults (``lensfind/sim/config.py``; its defaults in
+brackets, the opt-in wider priors of issue #17, ``experiments/cv-lensflow-wide.toml``, in braces
+where they differ):
 
 * mass: theta_E U(0.5, 1.6)" [0.5, 1.5], axis ratio U(0.4, 1) [0.5, 1], centre uniform in
-  +-0.3" [+-0.25"] {+-0.1"}, shear U(0, 0.12) [0, 0.08];
+  +-0.3" [+-0.1"] {+-0.25"}, shear U(0, 0.12) [0, 0.08];
 * lens light: Sersic r U(0.3, 1.5)" [0.3, 1.2], n U(2, 6) [2.5, 5], axis ratio U(0.4, 1) drawn
-  apart from the mass, position angle = mass angle + U(-45, 45) deg [Gaussian sigma 30 deg, q
-  within 0.25] {10 deg, 0.1}; its flux set by the lens-light to lensed-arc contrast,
+  apart from the mass, position angle = mass angle + U(-45, 45) deg [Gaussian sigma 10 deg, q
+  within 0.1] {30 deg, 0.25}; its flux set by the lens-light to lensed-arc contrast,
   log-uniform in [0.2, 20] (total lens-light flux / lensed source flux in the cutout)
-  [magnitude 18.5-22 {19-21.5} independent of the arc];
-* source: Sersic r U(0.08, 0.6)" [0.05, 0.5] {0.05, 0.3}, n U(0.5, 2) [0.7, 2.5], axis ratio
+  [magnitude 19-21.5 {18.5-22} independent of the arc];
+* source: Sersic r U(0.08, 0.6)" [0.05, 0.3] {0.05, 0.5}, n U(0.5, 2) [0.7, 2.5], axis ratio
   U(0.3, 1), magnitude U(21.5, 25.5) [22, 25.5], offset from the lens centre U(0, 0.9) theta_E
-  (area-uniform) [0, 0.9] {0, 0.6};
-* observation: Gaussian PSF FWHM U(0.06, 0.25)" [0.07, 0.2] {0.08, 0.12}, exposure
-  U(400, 4000) s [600, 2400] {1000, 2400}, sky U(21.0, 22.8) mag/arcsec^2 [21.8, 22.6], read
+  (area-uniform) [0, 0.6] {0, 0.9};
+* observation: Gaussian PSF FWHM U(0.06, 0.25)" [0.08, 0.12] {0.07, 0.2}, exposure
+  U(400, 4000) s [1000, 2400] {600, 2400}, sky U(21.0, 22.8) mag/arcsec^2 [21.8, 22.6], read
   noise U(3, 8) e- [5], zero point 25.94; 100 x 100 pixels of 0.05".
 * non-lenses (half the set by default): ``lens_galaxy`` (the lens light alone, magnitude
   U(18.5, 22)) and ``neighbour`` (the same plus a second galaxy 1-2.5" away, 0.5-3 mag fainter,
