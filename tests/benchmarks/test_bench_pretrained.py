@@ -2,21 +2,14 @@
 backbone's regime and weights; a folder without the wheel is refused."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from lensfind.config import load_experiment, to_plain
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_pretrained.py"
+from tests.benchmarks.scripts import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("bench_pretrained", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_pretrained")
 
 
 def test_arms_differ_only_in_regime_and_weights(tmp_path):

@@ -3,8 +3,6 @@ scored by real (untrained) runs and evaluated against its truth."""
 from __future__ import annotations
 
 import csv
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,16 +12,12 @@ pytest.importorskip("lenstronomy")
 from lensfind.evaluate.report import evaluate_scores  # noqa: E402
 from lensfind.score.reader import load_cutout, scan_candidates  # noqa: E402
 from lensfind.score.runner import ScoreOptions, score_candidates  # noqa: E402
+from tests.benchmarks.scripts import load_script  # noqa: E402
 from tests.score.score_helpers import SIZE, make_run  # noqa: E402
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "lenstronomy_checkset.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("lenstronomy_checkset", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("lenstronomy_checkset")
 
 
 def test_checkset_scores_and_evaluates(tmp_path):
