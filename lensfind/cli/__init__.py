@@ -159,8 +159,10 @@ example:
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EVALUATE_EPILOG
-    p.add_argument("scores", metavar="SCORES.csv", help="a scores file of `lensfind score`")
-    p.add_argument("--truth", required=True, metavar="TRUTH.csv", help="the truth (CSV)")
+    p.add_argument("scores", metavar="SCORES",
+                   help="a scores file of `lensfind score` (.csv, .fits, .ecsv or .parquet)")
+    p.add_argument("--truth", required=True, metavar="TRUTH",
+                   help="the truth, one row per candidate (.csv, .fits, .ecsv or .parquet)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for the tables and plots (default <SCORES stem>.evaluate)")
     p.add_argument("--column", dest="columns", action="append", default=[],

@@ -1,5 +1,9 @@
 """A scores file joined by id to a truth file: the labelled set that ``lensfind evaluate`` measures.
 
+Both files may be CSV, or FITS / ECSV / Parquet tables (:data:`TABLE_SUFFIXES`, read through
+``astropy.table``; ``lensfind score`` writes all four); a table's cells are read as text, a
+masked cell as empty.
+
 Scores: a CSV written by ``lensfind score`` (any CSV with an id column, a ``status`` column and
 numeric score columns works): the committee's ``p_lens``, a regression member's
 ``<member>_<param>``, ``<member>_<param>_sigma`` and ``<member>_cov_<a>_<b>``. Rows whose
@@ -18,7 +22,8 @@ name or renamed with ``columns={"label": "is_lens", ...}``:
   ``theta_e, e1, ...`` (:data:`lensfind.sim.params.REGRESSION_TARGETS`) or ``snr`` for recall
   bins. A cell that is not a number is refused when the column is used.
 
-Every refusal is a :class:`TruthError` naming the file, the column and the line.
+Every refusal is a :class:`TruthError` naming the file, the column and the line (CSV) or row
+(tables, counted from 1).
 """
 from __future__ import annotations
 
@@ -43,24 +48,58 @@ class TruthError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Table:
-    """A CSV read as text: ``columns`` and ``rows`` (lists of cells), ``lines`` (file line of
-    each row, the header being line 1)."""
+    """A scores or truth file read as text: ``columns`` and ``rows`` (lists of cells),
+    ``lines`` (where each row is, for messages: ``"line 5"`` of a CSV whose header is line 1,
+    ``"row 4"`` of a FITS/ECSV/Parquet table)."""
 
     path: Path
     columns: tuple[str, ...]
     rows: list[list[str]]
-    lines: list[int]
+    lines: list[str]
 
     def column(self, name: str) -> list[str]:
         at = self.columns.index(name)
         return [r[at] if at < len(r) else "" for r in self.rows]
 
 
+#: suffix -> astropy.table format of the table files read besides CSV
+TABLE_SUFFIXES = {".fits": "fits", ".fit": "fits", ".ecsv": "ascii.ecsv", ".parquet": "parquet"}
+
+
+def _cell(value) -> str:
+    if value is None or value is np.ma.masked:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    return str(value).strip()
+
+
+def _read_astropy(path: Path, what: str) -> Table:
+    from astropy.table import Table as AstropyTable
+    try:
+        table = AstropyTable.read(path, format=TABLE_SUFFIXES[path.suffix.lower()])
+    except ImportError as exc:   # parquet without pyarrow
+        raise TruthError(f"{path}: cannot read this {what} table ({exc}); pip install "
+                         "'lensfind[parquet]' for .parquet") from None
+    except Exception as exc:  # noqa: BLE001 -- any reader failure is one message
+        raise TruthError(f"{path}: cannot read this {what} table as "
+                         f"{TABLE_SUFFIXES[path.suffix.lower()]}: {exc}") from None
+    columns = tuple(table.colnames)
+    rows = [[_cell(row[c]) for c in columns] for row in table]
+    return Table(path, columns, rows, [f"row {i + 1}" for i in range(len(rows))])
+
+
 def read_table(path: str | Path, what: str) -> Table:
-    """Read a UTF-8 CSV with a header; refuses a missing or empty file and ragged rows."""
+    """Read a UTF-8 CSV with a header, or a FITS/ECSV/Parquet table (:data:`TABLE_SUFFIXES`);
+    refuses a missing or empty file and ragged rows."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such {what} file (expected a CSV with a header)")
+        raise FileNotFoundError(f"{path}: no such {what} file (expected a CSV with a header, "
+                                f"or a {'/'.join(sorted(TABLE_SUFFIXES))} table)")
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return _read_astropy(path, what)
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -74,7 +113,7 @@ def read_table(path: str | Path, what: str) -> Table:
                 raise TruthError(f"{path}, line {reader.line_num}: {len(cells)} cells; expected "
                                  f"{len(header)} ({', '.join(header)})")
             rows.append(cells)
-            lines.append(reader.line_num)
+            lines.append(f"line {reader.line_num}")
     return Table(path, tuple(h.strip() for h in header), rows, lines)
 
 
@@ -91,14 +130,14 @@ def parse_columns(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _number(table: Table, column: str, text: str, line: int) -> float:
+def _number(table: Table, column: str, text: str, line: str) -> float:
     text = text.strip()
     if text == "" or text.lower() == "nan":
         return math.nan
     try:
         return float(text)
     except ValueError:
-        raise TruthError(f"{table.path}, line {line}, column {column!r}: {text!r} is not a "
+        raise TruthError(f"{table.path}, {line}, column {column!r}: {text!r} is not a "
                          "number (expected a number, or an empty cell where it does not "
                          "apply)") from None
 
@@ -153,7 +192,7 @@ class LabelledSet:
         for j, i in enumerate(self.rows):
             value = LABEL_TEXT.get(cells[i].strip().lower())
             if value is None:
-                raise TruthError(f"{self.truth.path}, line {self.truth.lines[i]}, column "
+                raise TruthError(f"{self.truth.path}, {self.truth.lines[i]}, column "
                                  f"{column!r}: {cells[i]!r} is not a label (expected 1 or 0, "
                                  "true/false, yes/no)")
             out[j] = value
@@ -191,11 +230,11 @@ def join(scores_path: str | Path, truth_path: str | Path, *,
     for i, ident in enumerate(truth.column(truth_id)):
         ident = ident.strip()
         if not ident:
-            raise TruthError(f"{truth.path}, line {truth.lines[i]}, column {truth_id!r}: "
+            raise TruthError(f"{truth.path}, {truth.lines[i]}, column {truth_id!r}: "
                              "empty id")
         if ident in where:
-            raise TruthError(f"{truth.path}, line {truth.lines[i]}, column {truth_id!r}: id "
-                             f"{ident!r} repeats line {truth.lines[where[ident]]}")
+            raise TruthError(f"{truth.path}, {truth.lines[i]}, column {truth_id!r}: id "
+                             f"{ident!r} repeats {truth.lines[where[ident]]}")
         where[ident] = i
     status = scores.column("status") if "status" in scores.columns else [OK] * len(scores.rows)
     reason = scores.column("reason") if "reason" in scores.columns else [""] * len(scores.rows)
@@ -208,7 +247,7 @@ def join(scores_path: str | Path, truth_path: str | Path, *,
             if status[k] != OK:   # e.g. an empty id: listed, nothing to match
                 not_scored.append((ident, status[k], reason[k]))
                 continue
-            raise TruthError(f"{scores.path}, line {scores.lines[k]}, column {id_column!r}: id "
+            raise TruthError(f"{scores.path}, {scores.lines[k]}, column {id_column!r}: id "
                              f"{ident!r} is not in the truth file {truth.path}")
         if status[k] != OK:
             not_scored.append((ident, status[k], reason[k]))
@@ -223,7 +262,7 @@ def join(scores_path: str | Path, truth_path: str | Path, *,
     absent = [i for ident, i in where.items() if ident not in seen and ident not in listed]
     if absent:
         first = min(absent)
-        raise TruthError(f"{truth.path}, line {truth.lines[first]}: id "
+        raise TruthError(f"{truth.path}, {truth.lines[first]}: id "
                          f"{truth.column(truth_id)[first].strip()!r} is not in the scores file "
                          f"{scores.path} ({len(absent)} truth id(s) missing from it)")
     values: dict[str, np.ndarray] = {}

@@ -66,3 +66,37 @@ def test_ragged_scores_file_is_refused(labelled):
     scores = write_csv(labelled["tmp"] / "s.csv", SCORE_HEADER, [["c0", "x"]])
     with pytest.raises(TruthError, match=r"s\.csv, line 2: 2 cells; expected 14"):
         join(scores, labelled["truth"])
+
+
+@pytest.mark.parametrize("suffix", [".ecsv", ".fits"])
+def test_table_formats_join_like_the_csv(labelled, suffix):
+    """Scores and truth as astropy tables (masked empty cells) give the CSV's labelled set."""
+    from astropy.table import Table as AstropyTable
+
+    def as_table(path, name):
+        table = AstropyTable.read(path, format="ascii.csv")
+        out = labelled["tmp"] / f"{name}{suffix}"
+        table.write(out, overwrite=True)
+        return out
+
+    csv_set = join(labelled["scores"], labelled["truth"])
+    table_set = join(as_table(labelled["scores"], "scores"), as_table(labelled["truth"], "truth"))
+    assert list(table_set.ids) == list(csv_set.ids)
+    assert table_set.not_scored == csv_set.not_scored
+    np.testing.assert_array_equal(table_set.labels(), csv_set.labels())
+    np.testing.assert_allclose(table_set.numbers("theta_e"), csv_set.numbers("theta_e"),
+                               rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(table_set.scores["p_lens"], csv_set.scores["p_lens"], rtol=1e-12)
+
+
+def test_a_table_row_is_named_by_its_number(labelled):
+    from astropy.table import Table as AstropyTable
+
+    truth = AstropyTable.read(labelled["truth"], format="ascii.csv")
+    truth["label"] = truth["label"].astype(str)
+    truth["label"][3] = "maybe"
+    path = labelled["tmp"] / "truth.ecsv"
+    truth.write(path)
+    data = join(labelled["scores"], path)
+    with pytest.raises(TruthError, match=r"truth\.ecsv, row 4, column 'label': 'maybe' is not"):
+        data.labels()
