@@ -116,12 +116,12 @@ def _scaling(header, dtype) -> Callable[[np.ndarray], np.ndarray]:
     bscale, bzero = float(header.get("BSCALE", 1.0)), float(header.get("BZERO", 0.0))
     blank = header.get("BLANK") if np.dtype(dtype).kind in "iu" else None
 
+    scaled = bscale != 1.0 or bzero != 0.0
+
     def convert(raw: np.ndarray) -> np.ndarray:
-        out = raw.astype(np.float32)
+        out = (raw * bscale + bzero if scaled else raw).astype(np.float32)  # float64 inside
         if blank is not None:
             out[raw == blank] = np.nan
-        if bscale != 1.0 or bzero != 0.0:
-            out = (out.astype(np.float64) * bscale + bzero).astype(np.float32)
         return out
     return convert
 
