@@ -70,6 +70,16 @@ cv-compare: install
 	$(BIN)/lensfind compare --runs-dir $(RUNS) --out $(RUNS)/compare$(CV_SUFFIX) \
 		$(foreach e,$(CV_EXPERIMENTS),--experiment cv-$(e)$(CV_SUFFIX))
 
+# ---- the CPU reference result (issue 17) -------------------------------------------------------
+# make reference: experiments/reference-{find,regress}.toml, one fold of five each, then the
+#   lenstronomy check set scored and evaluated; targets and measured values in
+#   $(RUNS)/reference/reference.md (README, "Reference result"). About 30 minutes on 2 CPU cores;
+#   resumes after a kill.
+.PHONY: reference
+
+reference: install
+	$(BIN)/python benchmarks/reference.py --runs-dir $(RUNS) --out $(RUNS)/reference
+
 # ---- Optuna tuning of dropout rates (issue 5) ---------------------------------------------------
 # make tune-dropout [SMALL=1] [N_TRIALS=30] [WORKERS=2] [STORAGE=postgresql://user@host/db]
 #   lens finding: maximise the validation ROC AUC over the head's dropout rates. Re-running

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from lensfind.zoo.config import OPTIMIZERS
 from lensfind.validation import check_choice, check_interval, check_range, fail
@@ -12,6 +13,13 @@ ROTATIONS = ("uniform", "right_angles")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 #: ``train.distribute``: one device, or the batch split over all devices of one machine
 DISTRIBUTIONS = ("none", "data_parallel")
+#: ``train.lr_schedule``: name -> factor of ``train.learning_rate`` at epoch ``e`` of ``n``
+#: (0-based): constant, or a cosine from 1 down to 0 over the run (Loshchilov & Hutter 2017,
+#: SGDR, without restarts), set at the start of each epoch
+LR_SCHEDULES = {
+    "constant": lambda e, n: 1.0,
+    "cosine": lambda e, n: 0.5 * (1.0 + math.cos(math.pi * e / n)),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +81,9 @@ class TrainConfig:
         checkpoint_every_s: least seconds between two resume checkpoints of a fold (0: after
             every epoch). For short epochs on a fast GPU, e.g. 60: a killed fold then repeats
             at most about a minute of training (with the same result).
+        lr_schedule: one of ``LR_SCHEDULES``: the learning rate of each epoch as a factor of
+            ``learning_rate`` (``"cosine"`` decays it to near 0 by the last epoch, which
+            settles batch norm's validation swings and needs no early stopping).
     """
 
     folds: int = 7
@@ -87,6 +98,7 @@ class TrainConfig:
     jit_compile: str | bool = "auto"
     distribute: str = "none"
     checkpoint_every_s: float = 0.0
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
         for name in ("folds", "epochs", "batch_size", "patience", "mc_samples"):
@@ -105,3 +117,8 @@ class TrainConfig:
             fail("train.jit_compile", self.jit_compile, "true, false or 'auto'")
         check_choice("train.distribute", self.distribute, DISTRIBUTIONS)
         check_range("train.checkpoint_every_s", self.checkpoint_every_s, 0.0)
+        check_choice("train.lr_schedule", self.lr_schedule, tuple(LR_SCHEDULES))
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of (0-based) ``epoch`` under ``lr_schedule``."""
+        return self.learning_rate * LR_SCHEDULES[self.lr_schedule](epoch, self.epochs)

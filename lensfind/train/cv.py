@@ -45,6 +45,7 @@ from lensfind.files import atomic_path, atomic_write_text, fmt, read_json, write
 from lensfind.seeds import derive_seed
 from lensfind.tasks import FoldContext, Task
 from lensfind.train.callbacks import BEST_WEIGHTS, CHECKPOINT
+from lensfind.train.caveats import run_caveats
 from lensfind.train.fit import FINAL_MODEL, check_experiment, default_build, fit_split
 from lensfind.train.oof import write_oof
 from lensfind.train.rundir import (DEFAULT_RUNS_ROOT, DONE, RunDir, RunError, find_resumable,
@@ -272,6 +273,9 @@ def run_cv(exp, *, run_dir: str | Path | None = None, folds: Sequence[int] | Non
     _setup_determinism(deterministic)
     build = build or default_build
     todo = folds if folds is not None else list(range(k))
+    if progress:
+        for msg in run_caveats(exp, len(all_folds[0].train) - len(vals[0])):
+            print(f"lensfind cv: CAVEAT: {msg}", file=out, flush=True)
     for i in todo:
         folder = run.fold_dir(i)
         if (folder / DONE).is_file():

@@ -215,6 +215,13 @@ def default_build(exp, input_shape, n_targets) -> keras.Model:
     return compile_model(model, config=exp.model, train=exp.train, n_targets=n_targets)
 
 
+def _schedule(train) -> list[keras.callbacks.Callback]:
+    """The ``train.lr_schedule`` callback (none for a constant rate: the optimiser's own)."""
+    if train.lr_schedule == "constant":
+        return []
+    return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: train.learning_rate_at(epoch))]
+
+
 def fit_split(exp, task: Task, ctx: FoldContext, *, build: Callable = default_build,
               callbacks: Sequence[keras.callbacks.Callback] = (), progress: bool = True,
               label: str = "", tensorboard: bool = True, stream=None,
@@ -244,7 +251,8 @@ def fit_split(exp, task: Task, ctx: FoldContext, *, build: Callable = default_bu
     return fit_fold(lambda: task.prepare_model(ctx, build(exp, input_shape, n_targets)),
                     sequence, (x_val, y_val), ctx.folder, epochs=exp.train.epochs,
                     patience=exp.train.patience, monitor=task.monitor, mode=task.mode,
-                    batch_size=exp.train.batch_size, callbacks=callbacks, progress=progress,
+                    batch_size=exp.train.batch_size, callbacks=[*_schedule(exp.train), *callbacks],
+                    progress=progress,
                     label=label, tensorboard=tensorboard, stream=stream,
                     precision=exp.train.mixed_precision, distribute=exp.train.distribute,
                     checkpoint_every_s=exp.train.checkpoint_every_s)

@@ -23,6 +23,7 @@ from lensfind.evaluate.metrics import mean_std
 from lensfind.evaluate.plots import plot_comparison, plot_learning_curves
 from lensfind.files import atomic_write_text, fmt, markdown_table, read_json, write_json
 from lensfind.tasks import get_task
+from lensfind.train.caveats import run_caveats
 from lensfind.train.oof import read_oof
 from lensfind.train.rundir import DEFAULT_RUNS_ROOT, RunDir, RunError
 from lensfind.validation import ConfigError
@@ -103,6 +104,7 @@ def aggregate(run_dir: str | Path, *, plots: bool = True, progress: bool = True,
         "headline": task.headline, "metric_order": list(task.metrics),
         "headers": {m: task.headers.get(m, m) for m in task.metrics},
         "metrics": metrics, "pooled": pooled,
+        "caveats": run_caveats(exp, int(first.get("n_train", 0))),
         "per_fold": [{"fold": r.fold, **r.metrics, "epochs": r.info.get("epochs"),
                       "best_epoch": r.info.get("best_epoch")} for r in results],
     }
@@ -180,7 +182,9 @@ def summary_markdown(summaries: Sequence[dict]) -> str:
         cells.append(f"{s['folds_finished']}/{s['folds']}")
         rows.append(cells)
     note = get_task(summaries[0]["task"]).summary_note if summaries else ""
-    return markdown_table(cols, rows) + "\n" + note + "\n"
+    caveats = "".join(f"\n**Caveat ({s['model']}, {s['regime']}):** {c}\n"
+                      for s in summaries for c in s.get("caveats", []))
+    return markdown_table(cols, rows) + "\n" + note + "\n" + caveats
 
 
 # --------------------------------------------------------------------------------- compare

@@ -15,9 +15,11 @@ import keras
 
 from lensfind.zoo.baselines import (
     ALEXNET_MIN_SIZE,
+    LENS_CNN_MIN_SIZE,
     LENSFLOW_MIN_SIZE,
     SMALL_CNN_MIN_SIZE,
     alexnet_bn,
+    lens_cnn,
     lensflow,
     small_cnn,
 )
@@ -118,6 +120,12 @@ BACKBONES: dict[str, BackboneSpec] = {
         default_size=100, pretrained=False, stem=False,
         keras_name="small CNN (DeepLense substructure study's reference)",
         description="4 conv 3x3 + batch norm + ReLU + max-pool, 0.4M parameters, from scratch"),
+    "lens_cnn": BackboneSpec(
+        builder=lens_cnn, preprocess="unit", min_size=LENS_CNN_MIN_SIZE,
+        default_size=64, pretrained=False, stem=False,
+        keras_name="lens CNN (small_cnn + a fifth block)",
+        description="5 conv 3x3 + batch norm + ReLU + max-pool, receptive field 63 px, "
+                    "from scratch"),
     "alexnet_bn": BackboneSpec(
         builder=alexnet_bn, preprocess="unit", min_size=ALEXNET_MIN_SIZE,
         default_size=100, pretrained=False, stem=False,

@@ -17,7 +17,7 @@ from lensfind.zoo.model import build_model
 
 THESIS_NETWORKS = {"xception", "inception_v3", "resnet50", "nasnet_mobile", "nasnet_large",
                    "vgg16", "vgg19", "efficientnet_b0"}
-BASELINES = {"lensflow", "small_cnn", "alexnet_bn"}
+BASELINES = {"lensflow", "small_cnn", "lens_cnn", "alexnet_bn"}
 
 
 def test_registry_names():
