@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lenstronomy_checkset import write_checkset  # noqa: E402
@@ -60,8 +61,10 @@ def own_regression(run_dir: Path):
     return evaluate_regression(test.mean, test.covariance, true, names=test.names).summary()
 
 
-def cross_simulator(find_run: Path, regress_run: Path, out: Path, n: int, mc_samples: int):
-    """Render (once), score and evaluate the lenstronomy set; ``(evaluation, bright misses)``."""
+def cross_simulator(find_run: Path, regress_run: Path, out: Path, n: int, mc_samples: int,
+                    floor: float):
+    """Render (once), score and evaluate the lenstronomy set; ``(evaluation, bright misses,
+    finding on the lenses above the training S/N floor)``."""
     from lensfind.evaluate.report import evaluate_scores
     from lensfind.score.runner import ScoreOptions, score_candidates
 
@@ -75,27 +78,43 @@ def cross_simulator(find_run: Path, regress_run: Path, out: Path, n: int, mc_sam
     evaluation = evaluate_scores(scores, truth, folder / "evaluate",
                                  bins={"snr": None, "theta_e": None, "contrast": None,
                                        "psf_fwhm": None})
-    return evaluation, bright_misses(scores, truth)
+    return evaluation, bright_misses(scores, truth), above_floor(scores, truth, floor)
+
+
+def _scored_truth(scores: Path, truth: Path) -> list[tuple[str, int, float, float]]:
+    """``(id, label, arc S/N or NaN, p_lens)`` of every scored row of the truth."""
+    with open(scores, newline="", encoding="utf-8") as fh:
+        p = {r["id"]: float(r["p_lens"]) for r in csv.DictReader(fh) if r.get("p_lens")}
+    with open(truth, newline="", encoding="utf-8") as fh:
+        return [(r["id"], int(r["label"]), float(r["snr"] or "nan"), p[r["id"]])
+                for r in csv.DictReader(fh) if r["id"] in p]
 
 
 def bright_misses(scores: Path, truth: Path) -> list[tuple[str, float, float]]:
     """``(id, arc S/N, p_lens)`` of the lenses with S/N > 100 scored below 0.5."""
-    with open(scores, newline="", encoding="utf-8") as fh:
-        p = {r["id"]: float(r["p_lens"]) for r in csv.DictReader(fh) if r.get("p_lens")}
-    misses = []
-    with open(truth, newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            if r["label"] == "1" and float(r["snr"]) > BRIGHT_SNR and p.get(r["id"], 1.0) < 0.5:
-                misses.append((r["id"], float(r["snr"]), p[r["id"]]))
-    return misses
+    return [(i, snr, p) for i, label, snr, p in _scored_truth(scores, truth)
+            if label == 1 and snr > BRIGHT_SNR and p < 0.5]
+
+
+def above_floor(scores: Path, truth: Path, floor: float) -> dict[str, float]:
+    """ROC AUC and TPR0 of the lenses with arc S/N >= ``floor`` against every non-lens."""
+    from lensfind.evaluate.metrics import roc_auc, tpr_at_fpr
+
+    rows = [(label, p) for _, label, snr, p in _scored_truth(scores, truth)
+            if label == 0 or snr >= floor]
+    labels, p = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    return {"roc_auc": roc_auc(labels, p), "tpr_fpr0": tpr_at_fpr(labels, p, 0.0),
+            "n_lenses": int(labels.sum())}
 
 
 def _member(evaluation) -> dict:
     return next(m for m in evaluation.members.values() if "theta_e" in m)
 
 
-def targets(find_summary: dict, own: dict, evaluation, misses) -> list[list]:
-    """Rows ``[target, goal, own, lenstronomy set, met]``."""
+def targets(find_summary: dict, own: dict, evaluation, misses, floored=None,
+            floor: float = 0.0) -> list[list]:
+    """Rows ``[target, goal, own, lenstronomy set, met]`` (``floored``: the finding metrics of
+    the lenstronomy lenses at or above the training set's S/N ``floor``, shown for reference)."""
     finding = evaluation.finding
     cross = _member(evaluation)
     rows = [
@@ -107,6 +126,10 @@ def targets(find_summary: dict, own: dict, evaluation, misses) -> list[list]:
         [f"lenses with arc S/N > {BRIGHT_SNR:.0f} below p = 0.5", "none", "--", len(misses),
          not misses],
     ]
+    if floored:
+        rows.append([f"(ROC AUC / TPR0, lenses with S/N >= {floor:g}, the training floor)",
+                     "--", "--", f"{floored['roc_auc']:.3f} / {floored['tpr_fpr0']:.3f} "
+                     f"({floored['n_lenses']} lenses)", "--"])
     for name, goal, key, limit in (("theta_e", "<= 0.05\"", "error68", 0.05),
                                    ("theta_e", "|bias| <= 0.02\"", "bias", 0.02),
                                    ("e1", "<= 0.05", "error68", 0.05),
@@ -174,12 +197,14 @@ def main(argv=None) -> int:
     regress_run = train(REGRESS, runs)
     timings["regress"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    evaluation, misses = cross_simulator(find_run, regress_run, out, args.n_check,
-                                         args.mc_samples)
-    timings["lenstronomy set"] = time.perf_counter() - t0
+    from lensfind.config import load_experiment
     from lensfind.files import read_json
+    floor = load_experiment(FIND).simulation.source.min_snr
+    evaluation, misses, floored = cross_simulator(find_run, regress_run, out, args.n_check,
+                                                  args.mc_samples, floor)
+    timings["lenstronomy set"] = time.perf_counter() - t0
     rows = targets(read_json(find_run / "summary.json"), own_regression(regress_run),
-                   evaluation, misses)
+                   evaluation, misses, floored if floor > 0 else None, floor)
     print(write_report(out, rows, timings, misses))
     print(f"report: {out / 'reference.md'}; lenstronomy set: {evaluation.out / 'evaluate.md'}")
     return 0

@@ -18,7 +18,9 @@ config and their index: :func:`simulate` and any :func:`simulate_chunks` split g
 arrays. Substructure (class and subhalos/vortices of every lens) is drawn from a stream of its
 own, ``SeedSequence(seed, spawn_key=(2, k))``, used only when ``simulation.substructure.classes``
 is non-empty: without it nothing changes, and with it the lenses, sources and non-lenses are
-drawn as without (only the lensed images, and the noise drawn on them, change).
+drawn as without (only the lensed images, and the noise drawn on them, change). Lenses below
+``simulation.source.min_snr`` are drawn again from ``SeedSequence(seed, spawn_key=(3, k, a))``
+(and ``(4, k, a)`` for their substructure), ``a`` = 1, 2, ... the redraw.
 :func:`substructure_variants` renders one system once per class.
 """
 from __future__ import annotations
@@ -50,6 +52,8 @@ OUTSIDE_GRID = 2
 #: bin's flux that counts a bin as covered (choices)
 COVERAGE_BINS = 32
 COVERAGE_LEVEL = 0.1
+#: redraws of the lenses below ``simulation.source.min_snr`` before a block is refused
+MAX_REDRAWS = 100
 
 
 @dataclasses.dataclass
@@ -870,10 +874,13 @@ def _stream(seed: int, *key: int) -> np.random.Generator:
 
 
 def _simulate_block(config: SimConfig, seed: int, block_index: int, kinds: np.ndarray,
-                    force_class: int | None = None) -> SimBatch:
-    """The systems ``kinds`` of block ``block_index`` (see the module docstring)."""
-    rng = _stream(seed, 1, block_index)
-    sub_rng = _stream(seed, 2, block_index) if config.substructure.enabled else None
+                    force_class: int | None = None, redraw: int = 0) -> SimBatch:
+    """The systems ``kinds`` of block ``block_index`` (see the module docstring); ``redraw``
+    > 0 draws them from that redraw's streams."""
+    keys = ((1, block_index), (2, block_index)) if redraw == 0 else \
+        ((3, block_index, redraw), (4, block_index, redraw))
+    rng = _stream(seed, *keys[0])
+    sub_rng = _stream(seed, *keys[1]) if config.substructure.enabled else None
     block = _Block(config, rng, kinds, sub_rng, force_class)
     noise = config.noise
     n_images = kinds.size
@@ -908,6 +915,26 @@ def _simulate_block(config: SimConfig, seed: int, block_index: int, kinds: np.nd
 # public API
 
 
+def _simulate_floored_block(config: SimConfig, seed: int, block_index: int,
+                            kinds: np.ndarray) -> SimBatch:
+    """:func:`_simulate_block`, its lenses below ``simulation.source.min_snr`` drawn again."""
+    batch = _simulate_block(config, seed, block_index, kinds)
+    floor = config.source.min_snr
+    for redraw in range(1, MAX_REDRAWS + 1):
+        faint = np.flatnonzero((batch.labels == 1) & ~(batch.params["snr"] >= floor))
+        if floor <= 0 or not faint.size:
+            return batch
+        again = _simulate_block(config, seed, block_index, kinds[faint], redraw=redraw)
+        batch.images[faint] = again.images
+        for name, values in batch.params.items():
+            values[faint] = again.params[name]
+    raise ValueError(
+        f"simulation.source.min_snr = {floor!r} is invalid for these priors: {faint.size} "
+        f"lens(es) of block {block_index} still had a lensed-source S/N below it after "
+        f"{MAX_REDRAWS} redraws; expected a floor most draws reach (lower it, or make the "
+        "sources brighter or the exposures longer)")
+
+
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed = {seed!r} is invalid: expected an integer >= 0")
@@ -930,7 +957,7 @@ def simulate_chunks(config: SimConfig, *, seed: int, chunk_size: int = 256,
     pending: list[SimBatch] = []
     n_pending = 0
     for block_index, rows in enumerate(_chunks(total, BLOCK)):
-        batch = _simulate_block(config, seed, block_index, kinds[rows])
+        batch = _simulate_floored_block(config, seed, block_index, kinds[rows])
         batch.system_id = np.arange(rows.start, rows.stop, dtype=np.int64)
         pending.append(batch)
         n_pending += len(batch)

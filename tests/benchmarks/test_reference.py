@@ -53,3 +53,11 @@ def test_report_files_say_which_targets_are_missed(ref, tmp_path):
     assert "| ROC AUC | >= 0.99 | 0.995 | 0.970 | **no** |" in text
     assert "a (S/N 150, p 0.20)" in text and "find 600" in text
     assert (tmp_path / "reference.csv").read_text().splitlines()[1].startswith("ROC AUC,")
+
+
+def test_above_floor_keeps_every_non_lens_and_the_lenses_at_or_above_it(ref, tmp_path):
+    scores, truth = tmp_path / "scores.csv", tmp_path / "truth.csv"
+    scores.write_text("id,p_lens\na,0.9\nb,0.1\nc,0.8\nd,0.3\n")
+    truth.write_text("id,label,snr\na,1,30\nb,1,5\nc,0,\nd,0,\n")
+    got = ref.above_floor(scores, truth, 15.0)
+    assert got["n_lenses"] == 1 and got["roc_auc"] == 1.0 and got["tpr_fpr0"] == 1.0

@@ -288,3 +288,24 @@ def test_morphology_reads_rings_arcs_and_multiple_images_off_the_angular_coverag
     assert "double" in set(morphology(doubles.params))
     nonlens = simulate(cfg, seed=3, n_lenses=0, n_nonlenses=3)
     assert set(morphology(nonlens.params)) == {""}
+
+
+def test_min_snr_redraws_faint_lenses_only_and_stays_deterministic():
+    faint = SMALL.replace(source={"magnitude": (24.0, 26.5)})
+    plain = simulate(faint, seed=9, n_lenses=40, n_nonlenses=20)
+    floor = float(np.percentile(plain.params["snr"][plain.labels == 1], 50))
+    floored = faint.replace(source={"magnitude": (24.0, 26.5), "min_snr": floor})
+    a = simulate(floored, seed=9, n_lenses=40, n_nonlenses=20)
+    assert np.all(a.params["snr"][a.labels == 1] >= floor)
+    kept = (plain.labels == 0) | (plain.params["snr"] >= floor)
+    assert np.array_equal(a.images[kept], plain.images[kept])       # only the faint redrawn
+    assert not np.array_equal(a.images[~kept], plain.images[~kept])
+    assert np.array_equal(a.labels, plain.labels) and np.array_equal(a.kinds, plain.kinds)
+    chunks = list(simulate_chunks(floored, seed=9, chunk_size=7, n_lenses=40, n_nonlenses=20))
+    assert np.array_equal(np.concatenate([c.images for c in chunks]), a.images)
+
+
+def test_an_unreachable_min_snr_is_refused_naming_the_setting():
+    config = SMALL.replace(source={"min_snr": 1e5})
+    with pytest.raises(ValueError, match=r"simulation.source.min_snr = 100000.0 is invalid"):
+        simulate(config, seed=1, n_lenses=2, n_nonlenses=0)
