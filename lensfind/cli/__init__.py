@@ -122,6 +122,10 @@ def _score_args(p: argparse.ArgumentParser) -> None:
                         "`lensfind merge-scores`")
     p.add_argument("--mc-samples", type=int, default=1, metavar="T",
                    help="Monte-Carlo dropout passes per model (default 1: deterministic)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="scale each regression run's error bars by per-parameter factors "
+                        "fitted on its folds' validation splits (1-sigma coverage 68.3 %% "
+                        "there)")
     p.add_argument("--chunk-size", type=int, default=256, metavar="N",
                    help="rows read, scored and written at a time (default 256; all shards of "
                         "one list need the same)")

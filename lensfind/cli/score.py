@@ -14,7 +14,8 @@ def score_command(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, seed=args.seed,
                            top=args.top, tolerance=args.tolerance, progress=not args.no_progress,
                            id_column=args.id_column, path_column=args.path_column,
-                           index_column=args.index_column, shard=args.shard)
+                           index_column=args.index_column, shard=args.shard,
+                           recalibrate=args.recalibrate)
     result = score_candidates(args.candidates, args.models, args.out, image=args.images,
                               stack=args.stack, tile_list=args.tile_list, options=options)
     print(result.summary())

@@ -19,7 +19,10 @@ Definitions (``true`` (N, n), predictive ``mean`` (N, n), covariance ``cov`` (N,
   over-confident.
 * **recalibration**: one factor ``c`` on the covariance (``cov -> c cov``) fitted on a validation
   split: ``"mle"`` maximises the Gaussian likelihood (``c = mean(chi2) / n``), ``"median"`` matches
-  the median of chi2 to that of chi2_n.
+  the median of chi2 to that of chi2_n. **Per parameter** (:func:`fit_sigma_scales`): factors
+  ``s_i`` for ``cov -> D cov D``, ``D = diag(s)`` (correlations kept), ``s_i`` the 68.27th
+  percentile of ``|r_i| / s_i`` on the validation split, so that each parameter's 1-sigma
+  coverage there is 68.3 %; applied by ``lensfind score --recalibrate``.
 """
 from __future__ import annotations
 
@@ -145,6 +148,20 @@ def fit_recalibration(mean, cov, true, *, method: str = "mle") -> float:
     if method == "mle":
         return float(np.mean(values) / n)
     return float(np.median(values) / stats.chi2.median(n))
+
+
+def fit_sigma_scales(mean, cov, true) -> np.ndarray:
+    """Per-parameter factors ``s`` (n,) for ``cov -> D cov D``, ``D = diag(s)``, fitted on a
+    validation split (see the module docstring)."""
+    mean, cov, true = _arrays(mean, cov, true)
+    sigma = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+    return np.percentile(np.abs(mean - true) / sigma, ERROR_QUANTILE, axis=0)
+
+
+def scale_sigmas(cov, scales) -> np.ndarray:
+    """``D cov D`` with ``D = diag(scales)``; ``cov`` (..., n, n)."""
+    scales = np.asarray(scales, dtype=np.float64)
+    return np.asarray(cov) * np.outer(scales, scales)
 
 
 @dataclasses.dataclass

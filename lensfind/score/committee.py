@@ -117,13 +117,21 @@ class Committee:
         batch_size: images per forward pass; the last batch of a chunk is padded to this size
             (by repeating its last image) so every pass has the same shape.
         seed: base of the per-chunk dropout seeds.
+        recalibrate: apply each member's :meth:`~lensfind.tasks.base.Task.member_scales`
+            (regression: per-parameter sigma factors fitted on its folds' validation splits).
     """
 
     def __init__(self, members: Sequence[Member], *, mc_samples: int = 1, batch_size: int = 32,
-                 seed: int = 0):
+                 seed: int = 0, recalibrate: bool = False):
         if not members:
             raise ModelDirError("no --model given; expected at least one run directory")
         self.members = list(members)
+        self.scales = []
+        for m in self.members:
+            try:
+                self.scales.append(m.task.member_scales(m.run_dir) if recalibrate else None)
+            except ValueError as err:
+                raise ModelDirError(f"--model {m.run_dir} with --recalibrate: {err}") from None
         self._setting: tuple[int, int, int] | None = None
         self._samplers: list[list[DropoutSampler]] = []
         seen: dict[str, int] = {}
@@ -183,7 +191,9 @@ class Committee:
 
     def fingerprint(self) -> list[dict[str, Any]]:
         return [{"run_dir": str(m.run_dir.resolve()), "label": m.label,
-                 "files": [list(f) for f in m.files]} for m in self.members]
+                 "files": [list(f) for f in m.files],
+                 "scales": None if sc is None else [float(v) for v in sc]}
+                for m, sc in zip(self.members, self.scales)]
 
     def predict(self, images: np.ndarray, *, chunk: int = 0) -> dict[str, np.ndarray]:
         """Score columns (see :meth:`columns`) for ``images`` float32 ``(n, H, W)``."""
@@ -193,7 +203,10 @@ class Committee:
             samples = np.concatenate([s.sample(images, key=(chunk, i, j))
                                       for j, s in enumerate(samplers)])  # (S, n, k)
             by_task.setdefault(m.task.name, []).append(samples)
-            result.update(m.task.score_values(m.label, m.targets, m.head, samples))
+            values = m.task.score_values(m.label, m.targets, m.head, samples)
+            if self.scales[i] is not None:
+                m.task.recalibrate(m.label, m.targets, values, self.scales[i])
+            result.update(values)
         for task in self._tasks():
             result.update(task.committee_values(by_task[task.name]))
         return result

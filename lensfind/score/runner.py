@@ -90,6 +90,9 @@ class ScoreOptions:
         progress: show a tqdm progress bar with the rate (cutouts/s) on stderr.
         id_column, path_column, index_column: names of the id, path and stack-index columns.
         shard: ``"K/N"``: score part K of N (:mod:`lensfind.score.shards`); None: all rows.
+        recalibrate: scale every regression member's error bars by its per-parameter factors
+            fitted on its folds' validation splits (``--recalibrate``; see
+            :func:`lensfind.evaluate.calibration.fit_sigma_scales`).
     """
     mc_samples: int = 1
     chunk_size: int = 256
@@ -104,6 +107,7 @@ class ScoreOptions:
     path_column: str = "path"
     index_column: str = "index"
     shard: str | None = None
+    recalibrate: bool = False
 
     def __post_init__(self):
         for name in ("mc_samples", "chunk_size", "workers", "batch_size", "seed", "top"):
@@ -111,6 +115,8 @@ class ScoreOptions:
             if isinstance(value, bool) or not isinstance(value, int):
                 fail(f"--{name.replace('_', '-')}", value, "an integer")
         check_range("--mc-samples", self.mc_samples, 1)
+        if not isinstance(self.recalibrate, bool):
+            fail("--recalibrate", self.recalibrate, "true or false")
         check_range("--chunk-size", self.chunk_size, 1)
         check_range("--workers", self.workers, 1, 256)
         check_range("--batch-size", self.batch_size, 1)
@@ -182,7 +188,8 @@ def _open_committee(models, options: ScoreOptions):
     if isinstance(models, (str, os.PathLike)):
         models = [models]
     return Committee([load_member(p) for p in models], mc_samples=options.mc_samples,
-                     batch_size=options.batch_size, seed=options.seed)
+                     batch_size=options.batch_size, seed=options.seed,
+                     recalibrate=options.recalibrate)
 
 
 def _scan(candidates: str | Path, id_column: str, path_column: str, index_column: str, *,

@@ -148,6 +148,15 @@ class Task:
         """Values of :meth:`score_columns` from a member's samples ``(S, n, k)``."""
         raise NotImplementedError
 
+    def member_scales(self, run_dir: Path) -> np.ndarray | None:
+        """Factors ``lensfind score --recalibrate`` applies to a member of this task (fitted on
+        the run's validation splits); None: the task has nothing to recalibrate."""
+        return None
+
+    def recalibrate(self, label: str, targets: Sequence[str], values: dict[str, np.ndarray],
+                    scales: np.ndarray) -> None:
+        """Apply :meth:`member_scales` to a member's :meth:`score_values`, in place."""
+
     def committee_values(self, samples: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Values of :attr:`committee_columns` from every member's samples."""
         return {}

@@ -35,7 +35,7 @@ import numpy as np
 
 from lensfind.data.augment import PARAM_RULES, check_label_aware, transform_params
 from lensfind.evaluate import regression_plots as RP
-from lensfind.evaluate.calibration import (EXPECTED_COVERAGE, coverage, error68,
+from lensfind.evaluate.calibration import (EXPECTED_COVERAGE, coverage, error68, fit_sigma_scales,
                                            evaluate_regression, fit_recalibration, write_tables)
 from lensfind.files import atomic_path, jsonable, write_json
 from lensfind.probabilistic import REGRESSION_HEADS, Prediction, check_outputs, log_det, mc_moments
@@ -191,6 +191,18 @@ def fold_metrics(pred_test, y_test, pred_val=None, y_val=None) -> tuple[dict, di
     flat["recalibration_scale"] = scale
     flat = {k: (float(v) if v is not None else math.nan) for k, v in flat.items()}
     return flat, jsonable(detail)
+
+
+def fold_sigma_scales(folder: Path) -> np.ndarray | None:
+    """The fold's per-parameter sigma factors fitted on its validation split
+    (:func:`lensfind.evaluate.calibration.fit_sigma_scales`); None without one."""
+    path = Path(folder) / PREDICTIONS
+    if not path.is_file():
+        return None
+    _, _, val, y_val = load_fold_predictions(folder)
+    if val is None or not len(y_val):
+        return None
+    return fit_sigma_scales(val.mean, val.covariance, y_val)
 
 
 N_EXTREMES = 6
@@ -475,6 +487,26 @@ class RegressTask(Task):
             except ValueError as err:
                 raise ValueError(f"fold model {k}: {err}") from None
         return targets
+
+    def member_scales(self, run_dir):
+        """Per-parameter sigma factors of the run: the geometric mean over its folds of
+        :func:`fold_sigma_scales`."""
+        folds = _fold_dirs(run_dir)
+        scales = [fold_sigma_scales(f) for f in folds]
+        missing = [f.name for f, sc in zip(folds, scales) if sc is None]
+        if missing or not folds:
+            raise ValueError(f"{run_dir}: cannot recalibrate: fold(s) "
+                             f"{', '.join(missing) or 'none'} have no validation predictions "
+                             f"({PREDICTIONS} with val_*); expected every fold of a finished "
+                             "`lensfind cv` regression run")
+        return np.exp(np.mean(np.log(np.stack(scales)), axis=0))
+
+    def recalibrate(self, label, targets, values, scales):
+        for i, a in enumerate(targets):
+            values[f"{label}_{a}_sigma"] = values[f"{label}_{a}_sigma"] * scales[i]
+            for j in range(i, len(targets)):
+                values[f"{label}_cov_{a}_{targets[j]}"] = \
+                    values[f"{label}_cov_{a}_{targets[j]}"] * scales[i] * scales[j]
 
     def score_columns(self, label, targets):
         cols = []

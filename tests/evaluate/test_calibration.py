@@ -104,3 +104,20 @@ def test_tables_have_the_paper_rows(tmp_path):
     data = json.loads(paths["calibration.json"].read_text())
     assert set(data["this run"]["average"]) == {"coverage_1sigma", "coverage_2sigma",
                                                 "coverage_3sigma"}
+
+
+def test_sigma_scales_restore_each_parameters_one_sigma_coverage_and_keep_correlations():
+    from lensfind.evaluate.calibration import coverage, fit_sigma_scales, scale_sigmas
+
+    rng = np.random.default_rng(3)
+    n = 20000
+    cov = np.tile(np.array([[1.0, 0.5], [0.5, 4.0]]), (n, 1, 1))      # predicted
+    true_sd = np.array([2.0, 1.0])                                     # errors: x2 and x0.5
+    mean = np.zeros((n, 2))
+    true = rng.normal(size=(n, 2)) * true_sd
+    scales = fit_sigma_scales(mean, cov, true)
+    assert scales == pytest.approx([2.0, 0.5], rel=0.03)
+    scaled = scale_sigmas(cov, scales)
+    assert coverage(mean, scaled, true)[0] == pytest.approx([0.6827, 0.6827], abs=0.01)
+    corr = scaled[0, 0, 1] / np.sqrt(scaled[0, 0, 0] * scaled[0, 1, 1])
+    assert corr == pytest.approx(0.5 / 2.0)                            # unchanged

@@ -341,3 +341,37 @@ def test_killed_run_resumes_to_the_same_file(tmp_path, cls_run, cls_committee):
     ids = [r["id"] for r in read_rows(out)]
     assert ids == [f"c{i:05d}" for i in range(n)]  # no duplicates, no gaps
     assert not partial.exists() and not progress.exists()
+
+
+def _write_validation(run: Path, theta_spread: float, e1_spread: float, seed: int) -> None:
+    """A predictions.npz per fold whose validation errors are ``spread`` x the predicted sigma."""
+    rng = np.random.default_rng(seed)
+    names = np.array(["theta_e", "e1"])
+    n = 4000
+    for fold in sorted(run.glob("fold_*")):
+        cov = np.tile(np.eye(2), (n, 1, 1))
+        true = rng.normal(size=(n, 2)) * [theta_spread, e1_spread]
+        np.savez(fold / "predictions.npz", names=names, test_mean=np.zeros((1, 2)),
+                 test_aleatoric=cov[:1], test_epistemic=0 * cov[:1], test_true=np.zeros((1, 2)),
+                 val_mean=np.zeros((n, 2)), val_aleatoric=cov, val_epistemic=0 * cov,
+                 val_true=true)
+
+
+def test_recalibrate_scales_each_parameters_sigma_by_the_validation_factor(tmp_path, reg_run):
+    import shutil
+
+    run = tmp_path / "reg-run"
+    shutil.copytree(reg_run, run)
+    lst = good_list(tmp_path / "data", 4)
+    with pytest.raises(ModelDirError, match="--recalibrate: .*cannot recalibrate: fold"):
+        _score(lst, [run], tmp_path / "x.csv", recalibrate=True)      # no validation saved
+    _write_validation(run, theta_spread=2.0, e1_spread=0.5, seed=1)
+    plain = read_rows(_score(lst, [run], tmp_path / "p.csv").out)
+    recal = read_rows(_score(lst, [run], tmp_path / "r.csv", recalibrate=True).out)
+    for a, b in zip(plain, recal):
+        assert float(b["reg_theta_e"]) == float(a["reg_theta_e"])     # means untouched
+        ratio_t = float(b["reg_theta_e_sigma"]) / float(a["reg_theta_e_sigma"])
+        ratio_e = float(b["reg_e1_sigma"]) / float(a["reg_e1_sigma"])
+        assert ratio_t == pytest.approx(2.0, rel=0.05) and ratio_e == pytest.approx(0.5, rel=0.05)
+        assert float(b["reg_cov_theta_e_e1"]) == pytest.approx(
+            float(a["reg_cov_theta_e_e1"]) * ratio_t * ratio_e, rel=1e-3)
