@@ -146,7 +146,7 @@ def targets(find_summary: dict, own: dict, evaluation, misses, floored=None,
                      "--", "--", f"{floored['roc_auc']:.3f} / {floored['tpr_fpr0']:.3f} "
                      f"({floored['n_lenses']} lenses)", "--"])
     for name, goal, key, limit in (("theta_e", "<= 0.05\"", "error68", 0.05),
-                                   ("theta_e", "|bias| <= 0.02\"", "bias", 0.02),
+                                   ("theta_e", "abs(bias) <= 0.02\"", "bias", 0.02),
                                    ("e1", "<= 0.05", "error68", 0.05),
                                    ("e2", "<= 0.05", "error68", 0.05)):
         a, b = own[name][key], cross[name][key]
