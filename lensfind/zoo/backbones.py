@@ -122,7 +122,7 @@ BACKBONES: dict[str, BackboneSpec] = {
         description="4 conv 3x3 + batch norm + ReLU + max-pool, 0.4M parameters, from scratch"),
     "lens_cnn": BackboneSpec(
         builder=lens_cnn, preprocess="unit", min_size=LENS_CNN_MIN_SIZE,
-        default_size=64, pretrained=False, stem=False,
+        default_size=100, pretrained=False, stem=False,
         keras_name="lens CNN (small_cnn + a fifth block)",
         description="5 conv 3x3 + batch norm + ReLU + max-pool, receptive field 63 px, "
                     "from scratch"),
