@@ -20,7 +20,11 @@ own, ``SeedSequence(seed, spawn_key=(2, k))``, used only when ``simulation.subst
 is non-empty: without it nothing changes, and with it the lenses, sources and non-lenses are
 drawn as without (only the lensed images, and the noise drawn on them, change). Lenses below
 ``simulation.source.min_snr`` are drawn again from ``SeedSequence(seed, spawn_key=(3, k, a))``
-(and ``(4, k, a)`` for their substructure), ``a`` = 1, 2, ... the redraw.
+(and ``(4, k, a)`` for their substructure), ``a`` = 1, 2, ... the redraw. With
+``simulation.bands`` every band ``b`` draws its conditions, noise and artifacts from
+``(5, k, a, b)`` and the colours from ``(6, k, a)`` (``a`` = 0 for the first draw); the
+geometry and the reference-band fluxes are the single band's, so a set in any bands holds the
+same systems, and ``min_snr`` applies to the bands' combined S/N.
 :func:`substructure_variants` renders one system once per class.
 """
 from __future__ import annotations
@@ -914,24 +918,25 @@ def _observe(block: _Block, rng: np.random.Generator, signal: np.ndarray,
 _LIGHT_COLOUR = {"spiral": "spiral", "real_hst": "real_hst"}
 
 
-def _band_images(block: _Block, seed: int, block_index: int,
+def _band_images(block: _Block, seed: int, block_index: int, redraw: int,
                  exposure: np.ndarray) -> np.ndarray:
     """Images ``(N, n, n, C)`` [e-] in ``simulation.bands``: each colour layer of the block
     (rendered in reference electrons: ``noise.zero_point`` and ``exposure``) scaled by its
     colour (:data:`~lensfind.sim.colours.COLOURS`, one ``t`` per class and image from stream
-    ``(4, block)``) and the band's zero point and exposure, then the band's PSF, sky and noise
-    (stream ``(3, block, band)``). Records per-band params
+    ``(6, block, redraw)``) and the band's zero point and exposure, then the band's PSF, sky
+    and noise (stream ``(5, block, redraw, band)``). Records per-band params
     (:data:`~lensfind.sim.params.BAND_PARAMS`); ``exposure_time``, ``sky``,
     ``background_rms`` and ``psf_fwhm`` are the first band's, ``snr`` the bands' in quadrature.
     """
     config, n_images, params = block.config, block.n_images, block.params
     noise = config.noise
-    colour_t = dict(zip(COLOURS, _stream(seed, 4, block_index).random((len(COLOURS), n_images))))
+    colours = _stream(seed, 6, block_index, redraw)
+    colour_t = dict(zip(COLOURS, colours.random((len(COLOURS), n_images))))
     kind_names = np.array(KINDS)[block.kinds]
     images = np.empty(block.pre_psf.shape + (len(config.bands),), np.float32)
     snr2 = np.zeros(n_images)
     for c, band in enumerate(config.bands):
-        rng = _stream(seed, 3, block_index, c)
+        rng = _stream(seed, 5, block_index, redraw, c)
         band_exposure = _uniform(rng, band.exposure_time, n_images)
         sky_mag = _uniform(rng, band.sky_magnitude, n_images)
         fwhm = _uniform(rng, band.psf_fwhm, n_images)
@@ -997,7 +1002,7 @@ def _simulate_block(config: SimConfig, seed: int, block_index: int, kinds: np.nd
     _field_galaxies(block, exposure)
     params = block.params
     if config.bands:
-        images = _band_images(block, seed, block_index, exposure)
+        images = _band_images(block, seed, block_index, redraw, exposure)
     else:
         signal, source_rows, sources = _convolve(block, fwhm)
         images, params["snr"][source_rows] = _observe(block, rng, signal, source_rows, sources,

@@ -122,3 +122,14 @@ def test_band_errors_name_the_field_and_the_allowed_values():
         SimConfig(bands=[{"name": "g"}, {"name": "g"}])
     with pytest.raises(ConfigError, match=r"simulation.bands\['r'\].psf_fwhm"):
         SimConfig(bands=[{"name": "r", "psf_fwhm": [0.0, 1.0]}])
+
+
+def test_min_snr_floors_the_combined_snr_of_the_bands():
+    cfg = SMALL.replace(source={"magnitude": [24.0, 27.0], "min_snr": 30.0})
+    unfloored = simulate(cfg.replace(source={"min_snr": 0.0}), seed=6, n_lenses=8,
+                         n_nonlenses=0)
+    assert np.any(unfloored.params["snr"] < 30.0)     # the floor has lenses to draw again
+    b = simulate(cfg, seed=6, n_lenses=8, n_nonlenses=0)
+    assert np.all(b.params["snr"] >= 30.0)
+    combined = np.sqrt(sum(b.params[f"snr_{band}"] ** 2 for band in "gri"))
+    np.testing.assert_allclose(b.params["snr"], combined, rtol=1e-5)
