@@ -54,8 +54,9 @@ CV_EXPERIMENTS := xception inception resnet nasnet vgg16 vgg19 efficientnet lens
 	xception-finetune xception-random
 # cv-substructure: the 3-class dark-matter substructure task (not part of the lens-finding
 # comparison of cv-all); per-class tables in its run directory. cv-lensflow-wide: cv-lensflow on
-# the opt-in wider simulation priors of issue #17 (not in cv-all).
-CV_TARGETS := $(addprefix cv-,$(CV_EXPERIMENTS)) cv-nasnet-large cv-substructure cv-lensflow-wide
+# the opt-in wider simulation priors of issue #17 (not in cv-all). cv-lensflow-gri: LensFlow on
+# LSST-like g, r, i cutouts (issue #14; not in cv-all).
+CV_TARGETS := $(addprefix cv-,$(CV_EXPERIMENTS)) cv-nasnet-large cv-substructure cv-lensflow-wide cv-lensflow-gri
 CV_SUFFIX := $(if $(SMALL),-small,)
 
 .PHONY: cv-all cv-compare $(CV_TARGETS)

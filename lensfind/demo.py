@@ -55,6 +55,16 @@ def stage_simulate(state: DemoState) -> list[str]:
             f"gallery: {gallery}"]
 
 
+def stage_colour(state: DemoState) -> list[str]:
+    """Simulate LSST-like g, r, i cutouts (cv-lensflow-gri's [small] set) and draw them in
+    colour."""
+    exp = load_experiment(EXPERIMENTS / "cv-lensflow-gri.toml", small=True)
+    dataset = load_dataset(exp, cache_dir=state.out / "data")
+    gallery = plot_gallery(dataset, state.out / "gallery_gri.png", n_per_class=8)
+    return [f"{len(dataset)} cutouts in bands {', '.join(dataset.bands)} in {dataset.path}",
+            f"colour gallery: {gallery}"]
+
+
 def stage_find(state: DemoState) -> list[str]:
     """3-fold cross-validation of lens finding; Table 5-1 layout and ROC curves."""
     exp, dataset = state.results["find"]
@@ -150,6 +160,7 @@ def stage_evaluate(state: DemoState) -> list[str]:
 
 STAGES: dict[str, Callable[[DemoState], list[str]]] = {
     "simulate": stage_simulate,
+    "colour": stage_colour,
     "find": stage_find,
     "regress": stage_regress,
     "substructure": stage_substructure,

@@ -1,7 +1,9 @@
 """The one image stretch of every picture (lensfind.display)."""
 import numpy as np
 
-from lensfind.display import asinh_stretch
+import pytest
+
+from lensfind.display import asinh_stretch, colour_composite, show
 
 
 def test_asinh_stretch_range():
@@ -28,3 +30,18 @@ def test_asinh_stretch_ignores_the_flux_unit_and_shows_nan_as_sky():
     assert np.isfinite(stretched).all()
     assert abs(stretched[0, 0] - np.median(stretched)) < 0.05
     assert (asinh_stretch(np.full((3, 3), np.nan)) == 0).all()
+
+
+def test_colour_composite_shows_the_reddest_band_red_and_the_bluest_blue():
+    rng = np.random.default_rng(1)
+    img = rng.normal(0, 1, (32, 32, 3))    # g, r, i
+    img[8, 8, 2] += 50.0     # bright in i only
+    img[24, 24, 0] += 50.0   # bright in g only
+    rgb = colour_composite(img)
+    assert rgb.shape == (32, 32, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    assert rgb[8, 8, 0] > 0.5 and rgb[8, 8, 2] < 0.1
+    assert rgb[24, 24, 2] > 0.5 and rgb[24, 24, 0] < 0.1
+    assert show(img).shape == (32, 32, 3) and show(img[..., 0]).shape == (32, 32)
+    assert show(img[..., :2]).shape == (32, 32)     # 2 bands: the stretch of their mean
+    with pytest.raises(ValueError, match=r"shape \(32, 32, 2\) is invalid: expected \(H, W, 3\)"):
+        colour_composite(img[..., :2])

@@ -19,6 +19,7 @@ from lensfind.config.sweep import SweepConfig
 from lensfind.config.train import TrainConfig
 from lensfind.config.tune import TuneConfig
 from lensfind.sim.config import SimConfig
+from lensfind.sim.presets import expand_preset
 from lensfind.tasks import TASKS
 from lensfind.validation import ConfigError, check_choice, check_range, fail, from_mapping, to_dict
 from lensfind.zoo.config import ModelConfig
@@ -156,6 +157,11 @@ def experiment_from_dict(data: Mapping[str, Any], *, source: str = "<dict>", sma
         data = _merge(data, small_table)
     for text in overrides:
         data = _merge(data, _parse_override(text))
+    if "simulation" in data:
+        try:
+            data["simulation"] = expand_preset(data["simulation"])
+        except ValueError as err:
+            raise ConfigError(f"{source}: {err}") from None
     try:
         return from_mapping(Experiment, data, "")
     except ConfigError as err:

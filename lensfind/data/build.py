@@ -18,6 +18,7 @@ import lensfind
 from lensfind.data.store import (
     FORMAT_VERSION,
     DataError,
+    check_bands,
     check_set,
     read_set,
     remove_stale_parts,
@@ -48,6 +49,10 @@ def cache_key(exp) -> str:
     psf_path = getattr(getattr(exp.simulation, "psf", None), "image_path", "")
     if psf_path and Path(psf_path).is_file():  # a PSF file's content, not only its name
         record["psf_sha256"] = hashlib.sha256(Path(psf_path).read_bytes()).hexdigest()
+    for band in getattr(exp.simulation, "bands", ()):
+        if band.psf_image and Path(band.psf_image).is_file():
+            record[f"psf_sha256_{band.name}"] = hashlib.sha256(
+                Path(band.psf_image).read_bytes()).hexdigest()
     text = json.dumps(record, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
 
@@ -90,7 +95,7 @@ def ensure_dataset(exp, *, cache_dir: str | Path | None = None, progress: bool =
     if exp.experiment.data:
         path = Path(exp.experiment.data).expanduser()
         try:
-            check_set(path)
+            meta = check_set(path)
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"experiment.data = {exp.experiment.data!r}: no such file (expected an HDF5 set "
@@ -98,6 +103,8 @@ def ensure_dataset(exp, *, cache_dir: str | Path | None = None, progress: bool =
                 "[simulation])") from None
         except DataError as err:
             raise DataError(f"experiment.data = {exp.experiment.data!r}: {err}") from None
+        check_bands(meta.get("bands", []), exp.simulation.band_names,
+                    f"experiment.data = {exp.experiment.data!r}")
         return path
     path = cache_path(exp, cache_dir)
     remove_stale_parts(path)

@@ -1,8 +1,9 @@
 """FITS cutouts and their CSV index: the exchange format with telescopes and the candidate scorer.
 
 A cutout folder holds one FITS file per cutout (2-D float32 image in the primary HDU; row 0 is
-the bottom row, as FITS viewers show it, so the simulator's "y up" convention is kept) and an
-index CSV::
+the bottom row, as FITS viewers show it, so the simulator's "y up" convention is kept; a
+multi-band set writes a cube ``(C, H, W)``, plane ``k`` the band named by card ``BAND<k+1>``,
+all of them listed in ``BANDS``) and an index CSV::
 
     id,path,label,kind,morphology,system_id,theta_e,e1,...
     000000,cutouts/000000.fits,1,lens,ring,0,1.0312,...
@@ -88,6 +89,10 @@ def cutout_header(dataset: DataSet, i: int, ident: str):
     from astropy.io import fits
     header = fits.Header()
     header["BUNIT"] = ("electron", "counts (electrons), sky subtracted")
+    if dataset.bands:
+        header["BANDS"] = (",".join(dataset.bands), "bands of the cube planes, in order")
+        for k, band in enumerate(dataset.bands, start=1):
+            header[f"BAND{k}"] = (band, f"band of plane {k}")
     scale = dataset.pixel_scale
     if scale is not None and np.isfinite(scale):
         ny, nx = dataset.images.shape[1:3]
@@ -148,7 +153,9 @@ def export_fits(dataset: DataSet, out_dir: str | Path, *, index_name: str = INDE
         for i in iterator:
             ident = f"{prefix}{i:0{width}d}"
             rel = f"{CUTOUT_DIR}/{ident}.fits"
-            hdu = fits.PrimaryHDU(np.ascontiguousarray(dataset.images[i], np.float32),
+            image = dataset.images[i] if not dataset.bands else np.moveaxis(dataset.images[i],
+                                                                            -1, 0)
+            hdu = fits.PrimaryHDU(np.ascontiguousarray(image, np.float32),
                                   header=cutout_header(dataset, i, ident))
             hdu.writeto(out_dir / rel, overwrite=True)
             writer.writerow([ident, rel, int(dataset.labels[i]), str(dataset.kinds[i]),
@@ -159,11 +166,18 @@ def export_fits(dataset: DataSet, out_dir: str | Path, *, index_name: str = INDE
 
 # --------------------------------------------------------------------------------------- read
 
-def read_cutout(path: str | Path) -> tuple[np.ndarray, Any]:
-    """``(image float32 (H, W), header)`` of a FITS cutout: the first HDU with a 2-D image.
+def cutout_bands(header) -> tuple[str, ...]:
+    """Band names of a cutout from its ``BANDS`` card; ``()`` for a single-band image."""
+    text = str(header.get("BANDS", "") or "")
+    return tuple(b.strip() for b in text.split(",")) if text else ()
 
-    A 3-D cube with a single plane (1, H, W) is accepted. Raises ``FileNotFoundError`` or
-    :class:`DataError` naming the file.
+
+def read_cutout(path: str | Path) -> tuple[np.ndarray, Any]:
+    """``(image float32 (H, W), header)`` of a FITS cutout: the first HDU with a 2-D image, or
+    ``(H, W, C)`` from a cube ``(C, H, W)`` whose ``BANDS`` card names its C planes.
+
+    A 3-D cube with a single plane (1, H, W) and no ``BANDS`` is accepted as 2-D. Raises
+    ``FileNotFoundError`` or :class:`DataError` naming the file.
     """
     from astropy.io import fits
     path = Path(path)
@@ -178,6 +192,14 @@ def read_cutout(path: str | Path) -> tuple[np.ndarray, Any]:
                     if data is None or not hasattr(data, "ndim"):
                         continue
                     arr = np.asarray(data)
+                    bands = cutout_bands(hdu.header)
+                    if bands:
+                        if arr.ndim != 3 or arr.shape[0] != len(bands):
+                            raise DataError(f"{path}: BANDS = {list(bands)} names "
+                                            f"{len(bands)} planes but the image has shape "
+                                            f"{arr.shape}; expected ({len(bands)}, H, W)")
+                        return (np.moveaxis(arr, 0, -1).astype(np.float32),
+                                hdu.header.copy())
                     if arr.ndim == 3 and arr.shape[0] == 1:
                         arr = arr[0]
                     if arr.ndim == 2:
@@ -226,10 +248,11 @@ class Cutouts:
 
     Attributes:
         ids: str (N,) the ``id`` column.
-        images: float32 (N, H, W).
+        images: float32 (N, H, W), or (N, H, W, C) for cubes.
         rows: the CSV rows (dicts of text, ``path`` resolved), for passing columns through.
         headers: the FITS header of each cutout.
         pixel_scale: the common ``PIXSCALE`` card if all cutouts have the same one, else None.
+        bands: the cubes' band names (``BANDS``), the same for every cutout; ``()``: 2-D.
     """
 
     ids: np.ndarray
@@ -237,6 +260,7 @@ class Cutouts:
     rows: list[dict[str, str]]
     headers: list[Any] = field(default_factory=list)
     pixel_scale: float | None = None
+    bands: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -254,6 +278,10 @@ def read_cutouts(csv_path: str | Path, *, progress: bool = False) -> Cutouts:
         iterator = tqdm(rows, unit="file", desc="read cutouts", dynamic_ncols=True)
     for row in iterator:
         image, header = read_cutout(row["path"])
+        if headers and cutout_bands(header) != cutout_bands(headers[0]):
+            raise DataError(f"{row['path']}: bands {list(cutout_bands(header))} differ from "
+                            f"the first cutout's {list(cutout_bands(headers[0]))} "
+                            f"({rows[0]['path']}); all cutouts of an index must have the same")
         if images and image.shape != images[0].shape:
             raise DataError(f"{row['path']}: shape {image.shape} differs from the first cutout "
                             f"{images[0].shape} ({rows[0]['path']}); all cutouts of an index "
@@ -264,7 +292,8 @@ def read_cutouts(csv_path: str | Path, *, progress: bool = False) -> Cutouts:
     scale = scales.pop() if len(scales) == 1 else None
     return Cutouts(ids=np.array([r["id"] for r in rows], dtype=str), images=np.stack(images),
                    rows=rows, headers=headers,
-                   pixel_scale=float(scale) if scale is not None else None)
+                   pixel_scale=float(scale) if scale is not None else None,
+                   bands=cutout_bands(headers[0]))
 
 
 def cutouts_to_dataset(cutouts: Cutouts, params: Sequence[str] | None = None) -> DataSet:
@@ -292,4 +321,5 @@ def cutouts_to_dataset(cutouts: Cutouts, params: Sequence[str] | None = None) ->
         system_id=np.array([int(r["system_id"]) if r.get("system_id") else i
                             for i, r in enumerate(cutouts.rows)], np.int64),
         meta={"pixel_scale": cutouts.pixel_scale if cutouts.pixel_scale is not None
-              else float("nan"), "n": n})
+              else float("nan"), "n": n} | ({"bands": list(cutouts.bands)} if cutouts.bands
+                                           else {}))

@@ -6,13 +6,20 @@ from pathlib import Path
 import numpy as np
 
 from lensfind.data.store import DataSet
-from lensfind.display import asinh_stretch
+from lensfind.display import show
 
 LENS_COLOR = "#d95f02"
 NONLENS_COLOR = "#1b6ca8"
 KIND_NAMES = {"lens_galaxy": "galaxy, no source", "neighbour": "galaxy + neighbour",
               "real_hst": "real HST image", "star": "star(s)", "ring": "ring galaxy",
               "spiral": "spiral galaxy"}
+
+
+def _stretch_name(bands) -> str:
+    """How the panels are shown (:func:`lensfind.display.show`)."""
+    if len(bands) == 3:
+        return f"Lupton RGB per panel (R, G, B = {bands[2]}, {bands[1]}, {bands[0]})"
+    return "asinh stretch per panel" + (f" of the mean of {', '.join(bands)}" if bands else "")
 
 
 def _pick(dataset: DataSet, n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +64,8 @@ def plot_gallery(dataset: DataSet, path: str | Path, *, n_per_class: int = 8, se
                  ncols: int | None = None, title: str | None = None, dpi: int = 110) -> Path:
     """Write a PNG grid: up to ``n_per_class`` lenses (top) and non-lenses (bottom).
 
-    Each panel is asinh-stretched on its own (sky black, 2 sigma soft knee) and titled with the
+    Each panel is asinh-stretched on its own (sky black, 2 sigma soft knee), or for a 3-band set
+    a Lupton RGB composite (:func:`lensfind.display.colour_composite`), and titled with the
     kind and, for lenses, the Einstein radius, the source magnification and S/N. A 1 arcsec bar
     is drawn when the pixel scale is known. Returns ``path``.
     """
@@ -94,7 +102,7 @@ def plot_gallery(dataset: DataSet, path: str | Path, *, n_per_class: int = 8, se
                 ax.set_axis_off()
                 continue
             i = int(idx[c])
-            ax.imshow(asinh_stretch(dataset.images[i]), cmap="gray", origin="lower",
+            ax.imshow(show(dataset.images[i]), cmap="gray", origin="lower",
                       vmin=0, vmax=1, interpolation="nearest")
             ax.set_title(_title(dataset, i), fontsize=7.5, color=color, pad=2, linespacing=1.1)
             for spine in ax.spines.values():
@@ -112,7 +120,7 @@ def plot_gallery(dataset: DataSet, path: str | Path, *, n_per_class: int = 8, se
         where = f"{Path(dataset.path).name}: " if dataset.path else ""
         px = f", {scale:g}″/px" if scale and np.isfinite(scale) else ""
         title = (f"{where}{n} cutouts ({nl} lenses, {n - nl} non-lenses), "
-                 f"{size[1]}×{size[0]} px{px} — asinh stretch per panel")
+                 f"{size[1]}×{size[0]} px{px} — {_stretch_name(dataset.bands)}")
     fig.suptitle(title, fontsize=9, y=1 - 0.1 / height, va="top")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

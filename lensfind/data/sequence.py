@@ -28,6 +28,12 @@ LabelFn = Callable[[np.ndarray, Transform], np.ndarray]
 WORKERS_ENV = "LENSFIND_DATA_WORKERS"
 
 
+def with_channels(images: np.ndarray) -> np.ndarray:
+    """Model input ``(N, H, W, C)``: single-band ``(N, H, W)`` images get a channel axis of 1,
+    multi-band ones are already ``(N, H, W, C)``."""
+    return images[..., None] if images.ndim == 3 else images
+
+
 def default_workers() -> int:
     """Threads preparing training batches ahead of the model (:class:`AugmentedSequence`).
 
@@ -127,9 +133,7 @@ class AugmentedSequence(keras.utils.PyDataset):
         else:
             t = Transform.identity(len(idx))
         y = self.label_fn(idx, t) if self.label_fn is not None else self.targets[idx]
-        if x.ndim == 3:
-            x = x[..., None]
-        return x, np.asarray(y)
+        return with_channels(x), np.asarray(y)
 
     def __getitem__(self, i: int):
         i = int(i)

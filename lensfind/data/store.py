@@ -2,14 +2,16 @@
 
 Layout of a set (``h5py``; one file, arrays chunked along the first axis)::
 
-    /images      float32 (N, H, W)   cutouts in electrons (noise included)
+    /images      float32 (N, H, W)   cutouts in electrons (noise included); (N, H, W, C) for a
+                                     multi-band set, channels in the order of attrs "bands"
     /labels      int8    (N,)        1 = lens, 0 = non-lens
     /kinds       utf-8   (N,)        "lens", "star", "spiral", ... (see lensfind.sim)
     /system_id   int64   (N,)        one id per simulated system (groups for cross-validation)
     /params/<p>  float32 (N,)        one array per parameter, NaN where it does not apply
     attrs        format="lensfind-set", format_version, complete, pixel_scale, seed, size, n,
                  n_lenses, n_nonlenses, versions (JSON), config_json, config_toml (the resolved
-                 configuration as text), param_units (JSON)
+                 configuration as text), param_units (JSON); bands (JSON list of band names,
+                 only in multi-band sets: ``simulation.bands``)
 
 :func:`write_set` writes to a temporary name and renames it when the last image is in, so a
 killed run never leaves a file that looks complete. :func:`read_set` refuses anything else with
@@ -136,7 +138,8 @@ class DataSet:
     """An image set in memory.
 
     Attributes:
-        images: float32 (N, H, W) cutouts (electrons for simulated sets).
+        images: float32 (N, H, W) cutouts (electrons for simulated sets), or (N, H, W, C) with
+            ``meta["bands"]`` naming the C channels.
         labels: int8 (N,) 1 = lens, 0 = non-lens.
         params: name -> float32 (N,), NaN where a parameter does not apply.
         kinds: str (N,) kind of each cutout ("lens", "star", ...).
@@ -154,8 +157,7 @@ class DataSet:
 
     def __post_init__(self):
         n = len(self.images)
-        if self.images.ndim != 3:
-            raise DataError(f"images must be (N, H, W), got shape {self.images.shape}")
+        check_channels(self.images.shape, self.bands, self.path or "data set")
         for name, arr in [("labels", self.labels), ("kinds", self.kinds),
                           ("system_id", self.system_id)] + \
                 [(f"params/{k}", v) for k, v in self.params.items()]:
@@ -173,6 +175,11 @@ class DataSet:
     @property
     def n_lenses(self) -> int:
         return int(np.count_nonzero(self.labels == 1))
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        """Names of the image channels; ``()`` for a single-band (N, H, W) set."""
+        return tuple(self.meta.get("bands", ()))
 
     @property
     def pixel_scale(self) -> float | None:
@@ -214,6 +221,31 @@ class DataSet:
                    meta=_make_meta(plain, pixel_scale, seed, images.shape, labels))
 
 
+def set_bands(config: Any) -> list[str]:
+    """Band names of the set a config simulates (``simulation.bands``; ``[]``: one band)."""
+    plain = _plain(config) if config is not None else {}
+    sim = plain.get("simulation", plain) if isinstance(plain, dict) else {}
+    bands = sim.get("bands", []) if isinstance(sim, dict) else []
+    return [b["name"] if isinstance(b, dict) else str(b) for b in bands]
+
+
+def check_channels(shape: tuple[int, ...], bands: Sequence[str], where: Any) -> None:
+    """Images ``(N, H, W)`` without bands, or ``(N, H, W, C)`` with C band names."""
+    expected = (f"(N, H, W, {len(bands)}) for bands {list(bands)}" if bands
+                else "(N, H, W) (no bands in the metadata)")
+    if len(shape) != (4 if bands else 3) or (bands and shape[-1] != len(bands)):
+        raise DataError(f"{where}: images of shape {tuple(shape)} are invalid: expected "
+                        f"{expected}")
+
+
+def check_bands(have: Sequence[str], want: Sequence[str], what: str) -> None:
+    """Refuse data whose bands differ from the model's, naming both lists (``[]``: the single
+    default band)."""
+    if list(have) != list(want):
+        raise DataError(f"{what}: the data's bands {list(have)} differ from the model's "
+                        f"{list(want)}; simulate or cut out the model's bands in its order")
+
+
 def _check_same_params(names: Sequence[str], batch: Any) -> None:
     if list(batch.params) != list(names):
         raise DataError(f"batches disagree on parameters: {sorted(names)} vs {sorted(batch.params)}")
@@ -232,12 +264,12 @@ def _make_meta(plain: dict[str, Any], pixel_scale: float | None, seed: int | Non
         "config_json": json.dumps(plain),
         "config_toml": to_toml(plain) if plain else "",
         "param_units": _param_units(),
-    }
+    } | ({"bands": set_bands(plain)} if set_bands(plain) else {})
 
 
 # -------------------------------------------------------------------------------------- write
 
-_JSON_ATTRS = ("versions", "param_units")
+_JSON_ATTRS = ("versions", "param_units", "bands")
 _DERIVED = ("config",)  # meta["config"] is read back from the config_json attribute
 
 
@@ -306,6 +338,7 @@ def write_set(path: str | Path, batches: Any, *, config: Any = None, seed: int |
                 m = len(images)
                 if names is None:
                     names = list(batch.params)
+                    check_channels(images.shape, set_bands(plain), path)
                     _create(f, images.shape[1:], names, chunk_rows)
                 else:
                     _check_same_params(names, batch)
@@ -396,6 +429,8 @@ def _check(path: Path, f) -> None:
     if missing:
         raise DataError(f"{path}: missing dataset(s) {', '.join(missing)} "
                         f"(a lensfind set has {', '.join(REQUIRED)})")
+    bands = json.loads(f.attrs.get("bands", "[]"))
+    check_channels(f["images"].shape, bands, path)
     n = f["images"].shape[0]
     for key in ("labels", "kinds", "system_id"):
         if f[key].shape[0] != n:

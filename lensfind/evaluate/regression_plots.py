@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfind.display import asinh_stretch
+from lensfind.display import show
 from lensfind.evaluate.calibration import (
     EXPECTED_COVERAGE,
     PAPER_COVERAGE,
@@ -151,7 +151,7 @@ def plot_det_extremes(images: np.ndarray, cov: np.ndarray, path, *, k: int = 6,
 
     plt = _plt()
     images = np.asarray(images)
-    if images.ndim == 4:
+    if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     ld = log_det(cov)
     order = np.argsort(ld)
@@ -166,7 +166,7 @@ def plot_det_extremes(images: np.ndarray, cov: np.ndarray, path, *, k: int = 6,
             if c >= len(idx):
                 continue
             i = idx[c]
-            ax.imshow(asinh_stretch(images[i]), origin="lower", cmap="gray")
+            ax.imshow(show(images[i]), origin="lower", cmap="gray")
             text = f"log det {ld[i]:.1f}"
             if theta is not None and true is not None:
                 text += f"\nθE {true[i, theta]:.2f}"

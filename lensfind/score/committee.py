@@ -99,6 +99,11 @@ def load_member(run_dir: str | Path) -> Member:
     for path in sorted(run_dir.glob("fold_*/model.keras")):
         st = path.stat()
         files.append((str(path.relative_to(run_dir)), st.st_size, st.st_mtime_ns))
+    bands = list(exp.simulation.band_names)
+    if bands:
+        raise ModelDirError(f"--model {run_dir}: the model's bands {bands} differ from the "
+                            "data's [] (scoring reads single-band cutouts; multi-band candidate "
+                            "lists are not supported yet)")
     for k, model in enumerate(models):
         shape = tuple(model.input_shape)
         if len(shape) != 4 or shape[-1] != 1:

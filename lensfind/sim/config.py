@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from lensfind.validation import check_choice, check_interval, check_range, fail
+from lensfind.sim.colours import BAND_NAMES
+from lensfind.validation import check_choice, check_interval, check_range, fail, from_mapping
 
 SOURCE_KINDS = ("sersic", "real", "mixed")
 LIGHT_KINDS = ("sersic", "real", "mixed")
@@ -276,6 +277,44 @@ class NoiseConfig:
         check_interval("simulation.noise.sky_magnitude", self.sky_magnitude, 0.0, 50.0)
         check_range("simulation.noise.read_noise", self.read_noise, 0.0, 1e6)
         _check_bool("simulation.noise.poisson", self.poisson)
+
+
+@dataclasses.dataclass(frozen=True)
+class BandConfig:
+    """One band of a multi-band simulation (an entry of ``[[simulation.bands]]``).
+
+    Its noise and PSF replace ``[simulation.noise]``'s exposure, zero point, sky and read noise
+    and ``[simulation.psf]``'s FWHM (or kernel) for this band; the PSF kind, Poisson switch and
+    artifacts stay shared. Colours come from :data:`lensfind.sim.colours.COLOURS`.
+
+    Attributes:
+        name: a band of :data:`lensfind.sim.colours.BAND_NAMES` (its colour offsets).
+        zero_point: AB magnitude that gives 1 electron per second.
+        exposure_time: seconds, drawn per image.
+        sky_magnitude: sky surface brightness [AB mag / arcsec^2], drawn per image.
+        read_noise: Gaussian read noise per pixel [electrons] (combined over the exposures).
+        psf_fwhm: PSF FWHM [arcsec], drawn per image (Gaussian and Moffat PSFs).
+        psf_image: a ``.fits`` or ``.npy`` kernel for this band (with ``psf.kind = "image"``).
+    """
+
+    name: str = "F814W"
+    zero_point: float = 25.94
+    exposure_time: tuple[float, float] = (1000.0, 2400.0)
+    sky_magnitude: tuple[float, float] = (21.8, 22.6)
+    read_noise: float = 5.0
+    psf_fwhm: tuple[float, float] = (0.08, 0.12)
+    psf_image: str = ""
+
+    def __post_init__(self):
+        field = f"simulation.bands[{self.name!r}]"
+        check_choice("simulation.bands.name", self.name, BAND_NAMES)
+        check_range(f"{field}.zero_point", self.zero_point, 0.0, 50.0)
+        check_interval(f"{field}.exposure_time", self.exposure_time, 0.0, 1e7, lo_open=True)
+        check_interval(f"{field}.sky_magnitude", self.sky_magnitude, 0.0, 50.0)
+        check_range(f"{field}.read_noise", self.read_noise, 0.0, 1e6)
+        check_interval(f"{field}.psf_fwhm", self.psf_fwhm, 0.0, 10.0, lo_open=True)
+        if not isinstance(self.psf_image, str):
+            fail(f"{field}.psf_image", self.psf_image, "a file path (string)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -777,6 +816,10 @@ class SimConfig:
             are in ``negatives``).
         field_galaxy: priors of the field galaxies.
         substructure: dark-matter substructure classes of the lenses (off by default).
+        bands: ``[[simulation.bands]]`` (:class:`BandConfig`), one per image channel; empty
+            (the default) gives today's single band from ``noise`` and ``psf``, images
+            ``(N, size, size)``; with bands images are ``(N, size, size, len(bands))``.
+            ``simulation.preset`` (:mod:`lensfind.sim.presets`) fills them for a survey.
     """
 
     size: int = 100
@@ -799,9 +842,11 @@ class SimConfig:
     real_hst: RealHSTPriors = RealHSTPriors()
     field_galaxy: FieldGalaxyPriors = FieldGalaxyPriors()
     substructure: SubstructurePriors = SubstructurePriors()
+    bands: tuple[BandConfig, ...] = ()
 
     def __post_init__(self):
         _check_int("simulation.size", self.size, 8, 2048)
+        self._check_bands()
         check_range("simulation.pixel_scale", self.pixel_scale, 0.0, 100.0, lo_open=True)
         _check_int("simulation.supersampling", self.supersampling, 1, 16)
         _check_int("simulation.n_lenses", self.n_lenses, 0)
@@ -819,6 +864,28 @@ class SimConfig:
                           ("substructure", SubstructurePriors)):
             if not isinstance(getattr(self, name), cls):
                 fail(f"simulation.{name}", getattr(self, name), f"a [simulation.{name}] table")
+
+    def _check_bands(self) -> None:
+        """Bands given as tables become :class:`BandConfig`; names must be unique."""
+        if not isinstance(self.bands, (tuple, list)):
+            fail("simulation.bands", self.bands, "a list of [[simulation.bands]] tables")
+        bands = tuple(from_mapping(BandConfig, b, "simulation.bands") if isinstance(b, dict)
+                      else b for b in self.bands)
+        for band in bands:
+            if not isinstance(band, BandConfig):
+                fail("simulation.bands", band, "a [[simulation.bands]] table")
+        names = [b.name for b in bands]
+        if len(set(names)) != len(names):
+            fail("simulation.bands names", names, "each band once")
+        if self.psf.kind == "image" and any(not b.psf_image for b in bands):
+            fail("simulation.bands.psf_image", [b.psf_image for b in bands],
+                 "a kernel file for every band when psf.kind = 'image'")
+        object.__setattr__(self, "bands", bands)
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """The channel names: ``bands``' names, or ``()`` for the single default band."""
+        return tuple(b.name for b in self.bands)
 
     @property
     def field_of_view(self) -> float:

@@ -93,6 +93,17 @@ SUBSTRUCTURE_PARAMS = ("substructure", "n_subhalos", "n_vortices", "vortex_lengt
                        "substructure_mass", "substructure_mass_fraction")
 
 
+#: recorded once per band with ``simulation.bands``, as ``<name>_<band>`` (:func:`band_param`),
+#: with the units and meaning of the name in :data:`PARAMS`
+BAND_PARAMS = ("exposure_time", "sky", "background_rms", "psf_fwhm", "snr", "light_mag",
+               "source_mag")
+
+
+def band_param(name: str, band: str) -> str:
+    """The param recording ``name`` (of :data:`BAND_PARAMS`) in ``band``: ``"<name>_<band>"``."""
+    return f"{name}_{band}"
+
+
 #: ``arc_coverage`` from which a lens counts as a ring (a choice)
 RING_COVERAGE = 0.75
 #: number of separate image segments -> lens morphology (more than 3: ``"quad"``; a cusp or

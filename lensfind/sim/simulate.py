@@ -20,7 +20,11 @@ own, ``SeedSequence(seed, spawn_key=(2, k))``, used only when ``simulation.subst
 is non-empty: without it nothing changes, and with it the lenses, sources and non-lenses are
 drawn as without (only the lensed images, and the noise drawn on them, change). Lenses below
 ``simulation.source.min_snr`` are drawn again from ``SeedSequence(seed, spawn_key=(3, k, a))``
-(and ``(4, k, a)`` for their substructure), ``a`` = 1, 2, ... the redraw.
+(and ``(4, k, a)`` for their substructure), ``a`` = 1, 2, ... the redraw. With
+``simulation.bands`` every band ``b`` draws its conditions, noise and artifacts from
+``(5, k, a, b)`` and the colours from ``(6, k, a)`` (``a`` = 0 for the first draw); the
+geometry and the reference-band fluxes are the single band's, so a set in any bands holds the
+same systems, and ``min_snr`` applies to the bands' combined S/N.
 :func:`substructure_variants` renders one system once per class.
 """
 from __future__ import annotations
@@ -31,8 +35,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from lensfind.sim import cosmology, func, observe, profiles
+from lensfind.sim.colours import COLOURS
 from lensfind.sim.config import NEGATIVE_KINDS, SUBSTRUCTURE_CLASSES, SimConfig
-from lensfind.sim.params import PARAMS, SUBSTRUCTURE_PARAMS
+from lensfind.sim.params import BAND_PARAMS, PARAMS, SUBSTRUCTURE_PARAMS, band_param
 from lensfind.sim.sources import (
     hdf_source_bank,
     hst_cutouts,
@@ -61,7 +66,8 @@ class SimBatch:
     """Simulated cutouts.
 
     Attributes:
-        images: float32 ``(N, size, size)`` in electrons (sky-subtracted, noise included).
+        images: float32 ``(N, size, size)`` in electrons (sky-subtracted, noise included), or
+            ``(N, size, size, C)`` with ``simulation.bands`` (channels in their order).
         labels: int8 ``(N,)``: 1 = lens, 0 = non-lens.
         kinds: str ``(N,)``: ``"lens"`` or a non-lens kind (:data:`KINDS`).
         system_id: int64 ``(N,)``: index of the system in the simulated set (unique).
@@ -207,12 +213,23 @@ class _Block:
         self.params = {name: np.full(self.n_images, np.nan) for name in PARAMS
                        if with_sub or name not in SUBSTRUCTURE_PARAMS}
         self.pre_psf = np.zeros((self.n_images, size, size), np.float32)
+        self.layers: dict[str, np.ndarray] = {}   # colour class -> pre-PSF light (with bands)
         self.post_psf = np.zeros((self.n_images, size, size), np.float32)  # already convolved
         self.lensed_sources = {}   # row -> lensed source alone, pre-PSF (for the S/N)
         self.x, self.y = func.grid(size, config.pixel_scale, config.supersampling)
         self.pix_area = config.pixel_scale ** 2
         self.work = func.Workspace()
         self.fine_shape = (self.x.shape[-1],) * 2  # supersampled grid
+
+    def layer(self, colour: str) -> np.ndarray:
+        """Pre-PSF image ``(N, size, size)`` to add light of colour class ``colour``
+        (:data:`lensfind.sim.colours.COLOURS`) to: ``pre_psf`` itself for a single band, else
+        one image per colour class (scaled per band by :func:`_band_images`)."""
+        if not self.config.bands:
+            return self.pre_psf
+        if colour not in self.layers:
+            self.layers[colour] = np.zeros_like(self.pre_psf)
+        return self.layers[colour]
 
     def scratch(self, name: str, count: int) -> np.ndarray:
         """Scratch ``(count, n_fine, n_fine)`` array ``name`` (reused; content undefined)."""
@@ -269,7 +286,7 @@ def _draw_galaxy(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> dict:
 
 
 def _render_galaxy(block: _Block, rows: np.ndarray, galaxy: dict) -> None:
-    """Add the light of ``galaxy`` (from :func:`_draw_galaxy`) to ``block.pre_psf[rows]``."""
+    """Add the light of ``galaxy`` (from :func:`_draw_galaxy`) to ``block.layer("early_type")[rows]``."""
     amp = profiles.sersic_amp(galaxy["flux"], galaxy["r"], galaxy["n"])
     sersic = profiles.sersic_setup(amp, galaxy["r"], galaxy["n"])
     scale = profiles.sersic_radius_scale(galaxy["r"], galaxy["n"])
@@ -285,7 +302,7 @@ def _render_galaxy(block: _Block, rows: np.ndarray, galaxy: dict) -> None:
             brightness += qa[chunk] * (dx * dx)
             brightness += qc[chunk] * (dy * dy)
             profiles.sersic_from_r2(brightness, {key: v[chunk] for key, v in sersic.items()})
-            block.pre_psf[chunk_rows] += block.pixelate(brightness)
+            block.layer("early_type")[chunk_rows] += block.pixelate(brightness)
             continue
         part = {key: value[chunk] for key, value in galaxy.items()}
         brightness = np.zeros((chunk_rows.size,) + block.fine_shape, np.float32)
@@ -300,7 +317,7 @@ def _render_galaxy(block: _Block, rows: np.ndarray, galaxy: dict) -> None:
                                          part["cx"][real], part["cy"][real], part["r"][real],
                                          part["phi"][real], part["flux"][real],
                                          flip=part["flip"][real])
-        block.pre_psf[chunk_rows] += block.pixelate(brightness)
+        block.layer("early_type")[chunk_rows] += block.pixelate(brightness)
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,7 +616,7 @@ def _neighbours(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
         brightness = _source_brightness(block.x, block.y, neighbour, chunk, nx[chunk], ny[chunk],
                                         out=block.scratch("sb", chunk.stop - chunk.start),
                                         work=block.work)
-        block.pre_psf[rows[chunk]] += block.pixelate(brightness)
+        block.layer("neighbour")[rows[chunk]] += block.pixelate(brightness)
 
 
 def _add_points(img: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray,
@@ -662,7 +679,7 @@ def _stars(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
             flux = float(_flux(mags[i, k], exposure[row], config.noise.zero_point))
             points = _star_with_spikes(position[i, k, 0], position[i, k, 1], flux,
                                        spike_angle[i], config.pixel_scale, priors.spike_fraction)
-            _add_points(block.pre_psf[row], *points, config.pixel_scale)
+            _add_points(block.layer("star")[row], *points, config.pixel_scale)
 
 
 def _draw_ring(rng: np.random.Generator, priors, galaxy: dict, count: int) -> dict:
@@ -723,7 +740,7 @@ def _rings(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
         brightness += profiles.gaussian_knots(block.x, block.y, knot_flux[chunk],
                                               part["knot_sigma"], part["knot_x"],
                                               part["knot_y"])
-        block.pre_psf[rows[chunk]] += block.pixelate(brightness)
+        block.layer("ring")[rows[chunk]] += block.pixelate(brightness)
 
 
 def _draw_spiral(rng: np.random.Generator, priors, center_max: float, count: int) -> dict:
@@ -770,7 +787,7 @@ def _spirals(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
                                       part["bulge_n"], part["e1"], part["e2"], part["cx"],
                                       part["cy"], out=block.scratch("sb", chunk.stop - chunk.start),
                                       work=block.work)
-        block.pre_psf[rows[chunk]] += block.pixelate(brightness)
+        block.layer("spiral")[rows[chunk]] += block.pixelate(brightness)
 
 
 def _real_hst(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
@@ -813,7 +830,7 @@ def _field_galaxies(block: _Block, exposure: np.ndarray) -> None:
                                      work=block.work)
         image = block.pixelate(brightness)
         for i, row in enumerate(owner[chunk]):
-            block.pre_psf[row] += image[i]
+            block.layer("field")[row] += image[i]
 
 
 #: kind -> function adding systems of that kind to a block
@@ -842,11 +859,18 @@ def _draw_conditions(block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return exposure, sky, fwhm
 
 
-def _convolve(block: _Block, fwhm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _convolve(block: _Block, fwhm: np.ndarray, pre_psf: np.ndarray | None = None,
+              post_psf: np.ndarray | None = None, source_scale: np.ndarray | None = None,
+              psf_image: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PSF-convolved scene (plus the post-PSF part) and, separately, the lensed sources:
-    ``(signal (N, n, n), source rows, convolved sources)`` in electrons."""
+    ``(signal (N, n, n), source rows, convolved sources)`` in electrons.
+
+    A band (:func:`_band_images`) passes its own pre- and post-PSF scene, the factor
+    ``source_scale`` ``(N,)`` of its lensed sources and its PSF kernel file."""
     config, n_images = block.config, block.n_images
-    psf = config.psf
+    psf = config.psf if not psf_image else dataclasses.replace(config.psf, image_path=psf_image)
+    pre_psf = block.pre_psf if pre_psf is None else pre_psf
+    post_psf = block.post_psf if post_psf is None else post_psf
     source_rows = np.array(sorted(block.lensed_sources), dtype=int)
     kernels_1d = None
     if psf.kind == "gaussian":
@@ -854,18 +878,104 @@ def _convolve(block: _Block, fwhm: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         kernels = np.empty((n_images, psf.kernel_size, psf.kernel_size), np.float32)
     else:
         kernels = observe.psf_kernels(psf, fwhm, config.pixel_scale)
-    stack, index = block.pre_psf, None
+    stack, index = pre_psf, None
     if source_rows.size:
-        stack = np.concatenate([block.pre_psf,
-                                np.stack([block.lensed_sources[r] for r in source_rows])])
+        sources = np.stack([block.lensed_sources[r] for r in source_rows])
+        if source_scale is not None:
+            sources *= source_scale[source_rows].astype(np.float32)[:, None, None]
+        stack = np.concatenate([pre_psf, sources])
         if kernels.shape[0] > 1:
             index = np.concatenate([np.arange(n_images), source_rows])
     convolved = observe.convolve(stack, kernels, index, kernels_1d)
-    signal = convolved[:n_images] + block.post_psf
+    signal = convolved[:n_images] + post_psf
     sources = convolved[n_images:]
     if source_rows.size:
         signal[source_rows] += sources
     return signal, source_rows, sources
+
+
+def _observe(block: _Block, rng: np.random.Generator, signal: np.ndarray,
+             source_rows: np.ndarray, sources: np.ndarray, sky: np.ndarray,
+             read_noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Noise (``simulation.noise``) and detector artifacts on ``signal`` [e-]: the images and
+    the S/N of the convolved ``sources`` (rows ``source_rows``; inf without noise)."""
+    config = block.config
+    if not config.noise.enabled:
+        images = signal.astype(np.float32)
+        observe.add_artifacts(rng, images, config.artifacts,
+                              np.full(block.n_images, max(read_noise, 1.0)))
+        return images, np.full(source_rows.size, np.inf)
+    images = observe.add_noise(rng, signal, sky, read_noise, config.noise.poisson)
+    snr = np.empty(0)
+    if source_rows.size:
+        var = observe.noise_variance(signal[source_rows], sky[source_rows], read_noise)
+        snr = np.sqrt((sources.astype(np.float64) ** 2 / var).sum(axis=(1, 2)))
+    observe.add_artifacts(rng, images, config.artifacts, np.sqrt(sky + read_noise ** 2))
+    return images, snr
+
+
+#: the colour class of the ``light_*`` params of each kind (else ``"early_type"``)
+_LIGHT_COLOUR = {"spiral": "spiral", "real_hst": "real_hst"}
+
+
+def _band_images(block: _Block, seed: int, block_index: int, redraw: int,
+                 exposure: np.ndarray) -> np.ndarray:
+    """Images ``(N, n, n, C)`` [e-] in ``simulation.bands``: each colour layer of the block
+    (rendered in reference electrons: ``noise.zero_point`` and ``exposure``) scaled by its
+    colour (:data:`~lensfind.sim.colours.COLOURS`, one ``t`` per class and image from stream
+    ``(6, block, redraw)``) and the band's zero point and exposure, then the band's PSF, sky
+    and noise (stream ``(5, block, redraw, band)``). Records per-band params
+    (:data:`~lensfind.sim.params.BAND_PARAMS`); ``exposure_time``, ``sky``,
+    ``background_rms`` and ``psf_fwhm`` are the first band's, ``snr`` the bands' in quadrature.
+    """
+    config, n_images, params = block.config, block.n_images, block.params
+    noise = config.noise
+    colours = _stream(seed, 6, block_index, redraw)
+    colour_t = dict(zip(COLOURS, colours.random((len(COLOURS), n_images))))
+    kind_names = np.array(KINDS)[block.kinds]
+    images = np.empty(block.pre_psf.shape + (len(config.bands),), np.float32)
+    snr2 = np.zeros(n_images)
+    for c, band in enumerate(config.bands):
+        rng = _stream(seed, 5, block_index, redraw, c)
+        band_exposure = _uniform(rng, band.exposure_time, n_images)
+        sky_mag = _uniform(rng, band.sky_magnitude, n_images)
+        fwhm = _uniform(rng, band.psf_fwhm, n_images)
+        sky = _flux(sky_mag, band_exposure, band.zero_point) * config.pixel_scale ** 2
+        offsets = {colour: lo_hi[band.name][0] + colour_t[colour]
+                   * (lo_hi[band.name][1] - lo_hi[band.name][0])
+                   for colour, lo_hi in COLOURS.items()}
+
+        def scale(colour: str) -> np.ndarray:   # reference electrons -> this band's, (N,)
+            return band_exposure / exposure * 10.0 ** (
+                -0.4 * (offsets[colour] - band.zero_point + noise.zero_point))
+
+        pre = np.zeros_like(block.pre_psf)
+        for colour, layer in block.layers.items():
+            pre += layer * scale(colour).astype(np.float32)[:, None, None]
+        post = block.post_psf * scale("real_hst").astype(np.float32)[:, None, None]
+        signal, rows, sources = _convolve(block, fwhm, pre, post, scale("source"),
+                                          band.psf_image)
+        images[..., c], snr = _observe(block, rng, signal, rows, sources, sky, band.read_noise)
+        snr2[rows] += snr ** 2
+        light_offset = np.array([offsets[_LIGHT_COLOUR.get(k, "early_type")][i]
+                                 for i, k in enumerate(kind_names)])
+        band_params = {"exposure_time": band_exposure,
+                       "sky": sky if noise.enabled else np.zeros(n_images),
+                       "background_rms": np.sqrt(sky + band.read_noise ** 2) if noise.enabled
+                       else np.zeros(n_images),
+                       "psf_fwhm": fwhm if config.psf.kind != "image" else np.full(n_images,
+                                                                                    np.nan),
+                       "snr": np.full(n_images, np.nan),
+                       "light_mag": params["light_mag"] + light_offset,
+                       "source_mag": params["source_mag"] + offsets["source"]}
+        band_params["snr"][rows] = snr
+        for name in BAND_PARAMS:
+            params[band_param(name, band.name)] = band_params[name]
+        if c == 0:
+            for name in ("exposure_time", "sky", "background_rms", "psf_fwhm"):
+                params[name] = band_params[name].copy()
+    params["snr"][rows] = np.sqrt(snr2[rows])
+    return images
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -890,21 +1000,13 @@ def _simulate_block(config: SimConfig, seed: int, block_index: int, kinds: np.nd
         if rows.size:
             _KIND_FUNCS[name](block, rows, exposure)
     _field_galaxies(block, exposure)
-    signal, source_rows, sources = _convolve(block, fwhm)
     params = block.params
-    if noise.enabled:
-        images = observe.add_noise(rng, signal, sky, noise.read_noise, noise.poisson)
-        if source_rows.size:
-            var = observe.noise_variance(signal[source_rows], sky[source_rows], noise.read_noise)
-            params["snr"][source_rows] = np.sqrt(
-                (sources.astype(np.float64) ** 2 / var).sum(axis=(1, 2)))
-        observe.add_artifacts(rng, images, config.artifacts,
-                              np.sqrt(sky + noise.read_noise ** 2))
+    if config.bands:
+        images = _band_images(block, seed, block_index, redraw, exposure)
     else:
-        images = signal.astype(np.float32)
-        params["snr"][source_rows] = np.inf
-        observe.add_artifacts(rng, images, config.artifacts,
-                              np.full(n_images, max(noise.read_noise, 1.0)))
+        signal, source_rows, sources = _convolve(block, fwhm)
+        images, params["snr"][source_rows] = _observe(block, rng, signal, source_rows, sources,
+                                                      sky, noise.read_noise)
     labels = (kinds == 0).astype(np.int8)
     names = np.array(KINDS)[kinds]
     return SimBatch(images, labels, names, np.zeros(n_images, np.int64),

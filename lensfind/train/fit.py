@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from lensfind.data.sequence import AugmentedSequence, EpochSetter
+from lensfind.data.sequence import AugmentedSequence, EpochSetter, with_channels
 from lensfind.seeds import derive_seed, set_random_seed
 from lensfind.tasks import FoldContext, Task, get_task
 from lensfind.train.callbacks import (BEST_WEIGHTS, CHECKPOINT, STATE, EpochTimer,
@@ -244,9 +244,9 @@ def fit_split(exp, task: Task, ctx: FoldContext, *, build: Callable = default_bu
     sequence = AugmentedSequence(images, targets, ctx.train, batch_size=exp.train.batch_size,
                                  seed=exp.seed, fold=ctx.fold, augment=exp.train.augment,
                                  shuffle=True, label_fn=label_fn, **sequence_options)
-    x_val = np.asarray(images[ctx.val], dtype=np.float32)[..., None]
+    x_val = with_channels(np.asarray(images[ctx.val], dtype=np.float32))
     y_val = task.validation_targets(ctx)
-    input_shape = tuple(images.shape[1:]) + (1,)
+    input_shape = with_channels(images[:1]).shape[1:]
     n_targets = task.n_targets(exp)
     return fit_fold(lambda: task.prepare_model(ctx, build(exp, input_shape, n_targets)),
                     sequence, (x_val, y_val), ctx.folder, epochs=exp.train.epochs,

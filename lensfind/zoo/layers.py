@@ -42,7 +42,8 @@ class RobustNormalization(keras.layers.Layer):
     for Gaussian noise); when more than half of the pixels are identical (noise-free simulations)
     the scale falls back to the root-mean-square deviation from the median, and a constant
     image maps to zeros. Offsets and units therefore drop out: ``f(a * x + b) == f(x)`` for
-    any ``a > 0``.
+    any ``a > 0``. With C bands every band shares the image's one median and scale, so the
+    bands' flux ratios (the colours) reach the network.
 
     With ``stretch="asinh"`` the result (in units of the noise) is compressed as
     ``asinh(z / softening)`` so that bright lens arcs hundreds of sigma above the sky stay within

@@ -1,4 +1,5 @@
-"""Deconvolutional upsampling stems: a raw 1-channel cutout -> a backbone-ready 3-channel image.
+"""Deconvolutional upsampling stems: a raw C-channel cutout (1 band, or C bands of
+``simulation.bands``) -> a backbone-ready 3-channel image.
 
 The thesis (section 5) adds "a few deconvolutional layers to upsample the input image to
 appropriate dimensions" in front of each pretrained network. :func:`upsampling_stem` does that:
@@ -50,7 +51,7 @@ def upsampling_stem(x, *, input_size: int, mode: str, filters: int = 32, channel
     """Transposed-convolution stem from normalised cutouts to ``(input_size, input_size, 3)``.
 
     Args:
-        x: normalised images ``(N, H, W, C)`` (a symbolic Keras tensor).
+        x: normalised images ``(N, H, W, C)`` (a symbolic Keras tensor), any number of bands C.
         input_size: side of the output in pixels.
         mode: a :data:`~lensfind.zoo.layers.RANGE_MODES` entry, the backbone's input range.
         filters: channels of the hidden transposed convolutions.

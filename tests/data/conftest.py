@@ -54,3 +54,16 @@ def tiny_h5(tiny_exp, tmp_path_factory) -> Path:
 def tiny_set(tiny_h5):
     from lensfind.data.store import read_set
     return read_set(tiny_h5)
+
+
+@pytest.fixture(scope="session")
+def gri_exp(tiny_exp):
+    """The tiny experiment in three bands (LSST-like g, r, i)."""
+    return tiny_exp.replace(simulation={"bands": [{"name": b, "zero_point": 28.4,
+                                                   "psf_fwhm": [0.1, 0.15]} for b in "gri"]})
+
+
+@pytest.fixture(scope="session")
+def gri_h5(gri_exp, tmp_path_factory) -> Path:
+    from lensfind.data.build import simulate_to
+    return simulate_to(gri_exp, tmp_path_factory.mktemp("sets") / "gri.h5", progress=False)

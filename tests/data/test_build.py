@@ -139,3 +139,10 @@ def test_shipped_simulate_experiment_small_is_valid():
     full = load_experiment(ROOT / "experiments" / "simulate-default.toml")
     assert exp.simulation.n_lenses < full.simulation.n_lenses
     assert exp.name == "simulate-default"
+
+
+def test_experiment_data_with_other_bands_is_refused_naming_both(gri_h5, tiny_exp, gri_exp):
+    with pytest.raises(DataError, match=r"the data's bands \['g', 'r', 'i'\] differ from the "
+                                        r"model's \[\]"):
+        ensure_dataset(tiny_exp.replace(experiment={"data": str(gri_h5)}))
+    assert ensure_dataset(gri_exp.replace(experiment={"data": str(gri_h5)})) == gri_h5

@@ -108,3 +108,26 @@ def test_header_wcs_and_center_x_agree_on_the_sky(exported, tiny_set):
         assert dec * 3600 == pytest.approx(header["CENTER_Y"], abs=1e-6)
         assert "West" in header.comments["CENTER_X"]
         assert any("PA (E of N)" in str(c) for c in header["COMMENT"])
+
+
+def test_multi_band_sets_export_one_cube_per_cutout(gri_h5, tmp_path):
+    from lensfind.data.store import read_set
+    data = read_set(gri_h5)
+    index = export_fits(data, tmp_path / "gri")
+    with fits.open(tmp_path / "gri" / "cutouts" / "000000.fits") as hdul:
+        assert hdul[0].data.shape == (3, 32, 32)
+        assert hdul[0].header["BANDS"] == "g,r,i" and hdul[0].header["BAND3"] == "i"
+        np.testing.assert_array_equal(hdul[0].data[1], data.images[0, :, :, 1])
+    back = read_cutouts(index)
+    assert back.bands == ("g", "r", "i")
+    np.testing.assert_array_equal(back.images, data.images)
+    assert cutouts_to_dataset(back).bands == ("g", "r", "i")
+    # an index mixing bands, or a cube whose BANDS do not match its planes, is refused
+    fits.writeto(tmp_path / "gri" / "cutouts" / "000001.fits", data.images[1, :, :, 0],
+                 overwrite=True)
+    with pytest.raises(DataError, match=r"000001.fits: bands \[\] differ from the first .*'g'"):
+        read_cutouts(index)
+    header = fits.Header({"BANDS": "g,r"})
+    fits.writeto(tmp_path / "bad.fits", np.zeros((3, 8, 8), np.float32), header)
+    with pytest.raises(DataError, match=r"bad.fits: BANDS = \['g', 'r'\] names 2 planes"):
+        read_cutout(tmp_path / "bad.fits")

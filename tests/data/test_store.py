@@ -130,3 +130,20 @@ def test_to_toml_round_trips_through_tomllib():
                            "lens": {"theta_e": [0.1, 2.0]}, "weird key": {"x": [1, 2]}},
             "list_of_tables": [{"a": 1}, {"b": "x"}]}
     assert tomllib.loads(to_toml(data)) == data
+
+
+def test_multi_band_sets_hold_n_h_w_c_and_name_their_bands(gri_h5, gri_exp, tiny_batch, tmp_path):
+    data = read_set(gri_h5)
+    assert data.images.shape == (8, 32, 32, 3) and data.bands == ("g", "r", "i")
+    assert check_set(gri_h5)["bands"] == ["g", "r", "i"]
+    assert "bands" not in check_set(write_set(tmp_path / "one.h5", tiny_batch, progress=False))
+    # channels that the metadata does not name are refused, on writing and on reading
+    with pytest.raises(DataError, match=r"shape \(8, 32, 32, 3\) .*expected \(N, H, W\) \(no "):
+        write_set(tmp_path / "x.h5", data, config=None, progress=False)
+    broken = tmp_path / "broken.h5"
+    shutil.copy(gri_h5, broken)
+    with h5py.File(broken, "a") as f:
+        f.attrs["bands"] = '["g", "r"]'
+    with pytest.raises(DataError, match=r"broken.h5: .*expected \(N, H, W, 2\) for bands \['g', 'r'\]"):
+        read_set(broken)
+    assert data.subset([0, 1]).bands == ("g", "r", "i")

@@ -295,3 +295,17 @@ def test_save_and_load_keras_file(tmp_path, cutouts, backbone, regime, size, tra
 def test_load_model_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved model"):
         load_model(tmp_path / "nothing.keras")
+
+
+@pytest.mark.parametrize("backbone, input_size", [("lensflow", 48), ("alexnet_bn", 67),
+                                                  ("xception", 71)])
+def test_models_take_c_bands_and_the_stem_gives_imagenet_backbones_three(backbone, input_size):
+    config = ModelConfig(backbone=backbone, regime="random", weights="none",
+                         input_size=input_size, dense_units=8)
+    model = build_model(config=config, input_shape=(48, 48, 4))
+    assert tuple(model.input_shape) == (None, 48, 48, 4)
+    body = model.get_layer(BACKBONE_LAYER) if backbone == "xception" else None
+    if body is not None:
+        assert tuple(body.input_shape)[-1] == 3
+    x = np.random.default_rng(0).normal(size=(2, 48, 48, 4)).astype(np.float32)
+    assert model.predict(x, verbose=0).shape == (2, 2)
