@@ -92,16 +92,20 @@ def summary_row(candidate_id: str, refined: Refined, network: NetworkPosterior) 
 def write_table(out: Path, rows: list[dict]) -> tuple[Path, Path]:
     """``refined.csv`` (every column) and ``refined.md`` (mean [p16, p84] beside the network's
     mean +- sigma, and the flag) in ``out``."""
-    columns = list(rows[0]) if rows else ["id"]
+    columns = max((list(row) for row in rows), key=len, default=["id"])
     csv_path, md_path = out / "refined.csv", out / "refined.md"
     with atomic_path(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
     head = ["id"] + [f"{n} HMC [68 %] / network" for n in LENS_NAMES] + ["max R-hat", "flag"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["id"]]
+        if "theta_e" not in row:          # failed before any draws
+            lines.append("| " + " | ".join(cells + ["-"] * (len(head) - 2) + [row["flag"]])
+                         + " |")
+            continue
         for n in LENS_NAMES:
             cells.append(f"{row[n]:.3f} [{row[n + '_p16']:.3f}, {row[n + '_p84']:.3f}] / "
                          f"{row[n + '_network']:.3f} +- {row[n + '_network_sigma']:.3f}")

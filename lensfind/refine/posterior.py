@@ -48,8 +48,11 @@ class NetworkPosterior:
 
 
 def _laplace(target: Target, theta: np.ndarray, _network: NetworkPosterior) -> np.ndarray:
-    """Inverse of the negative Hessian at the MAP (eigenvalues floored)."""
+    """Inverse of the negative Hessian at the MAP (eigenvalues floored); the optimiser's
+    :data:`~lensfind.refine.fit.SCALES` squared where the Hessian is not finite."""
     h = -target.hessian(theta)
+    if not np.all(np.isfinite(h)):
+        return np.diag(np.array([fit.SCALES[n] for n in NAMES]) ** 2)
     h = (h + h.T) / 2
     w, v = np.linalg.eigh(h)
     w = np.maximum(w, 1e-6 * max(w.max(), 1e-300))

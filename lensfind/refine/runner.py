@@ -6,13 +6,16 @@ refined (:func:`lensfind.refine.posterior.refine`) into ``OUT/<id>/``: ``samples
 record that the candidate is done. A killed run started again skips the candidates with a
 ``summary.json`` and goes on (the output folder is locked by :func:`lensfind.score.lock.
 output_lock` meanwhile). A candidate whose chains fail a diagnostic keeps its outputs and is
-flagged with that diagnostic in the table (``OUT/refined.csv`` and ``.md``).
+flagged with that diagnostic in the table (``OUT/refined.csv`` and ``.md``); one whose numerics
+fail (a non-finite Hessian or energy) is flagged ``failed: ...`` without samples; the run goes on.
 """
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from lensfind.files import read_json, write_json
 from lensfind.refine import diagnostics, nuts, outputs
@@ -59,9 +62,16 @@ def refine_candidates(table: str | Path, out: str | Path, options: RefineOptions
                 say(f"{c.id}: done before, kept")
                 continue
             folder.mkdir(parents=True, exist_ok=True)
-            refined = refine(c.image, c.observation, c.noise, c.network, prior, where=c.where,
-                             image_units=c.units, settings=options.settings,
-                             limits=options.limits, mass_matrix=options.mass_matrix)
+            try:
+                refined = refine(c.image, c.observation, c.noise, c.network, prior,
+                                 where=c.where, image_units=c.units, settings=options.settings,
+                                 limits=options.limits, mass_matrix=options.mass_matrix)
+            except (ArithmeticError, np.linalg.LinAlgError) as err:   # numerics: flag, go on
+                row = {"id": c.id, "flag": f"failed: {type(err).__name__}: {err}"}
+                write_json(done, row, fsync=True)
+                rows.append(row)
+                say(f"{c.id}: {row['flag']}")
+                continue
             outputs.save_samples(folder / "samples.npz", refined)
             outputs.corner_plot(folder / "corner.png", refined)
             outputs.residual_panel(folder / "residuals.png", c.image, refined, c.observation,
