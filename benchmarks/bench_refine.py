@@ -82,8 +82,11 @@ def table(results: dict) -> str:
         cover = " / ".join(f"{100 * np.mean(z[:, i] <= k):.0f}" for k in (1, 2, 3))
         j = NETWORK.index(name) if name in NETWORK else None
         net_sigma = f"{SIGMA[j]:.3f}" if j is not None else "-"
-        net_err = (f"{np.median(np.abs(np.array([r['network'][j] for r in rows]) - truth[:, i])):.4f}"
-                   if j is not None else "-")
+        if j is None:
+            net_err = "-"
+        else:
+            net_mean = np.array([r["network"][j] for r in rows])
+            net_err = f"{np.median(np.abs(net_mean - truth[:, i])):.4f}"
         lines.append(f"| {name} | {cover} | {np.median(half[:, i]):.4f} | {net_sigma} | "
                      f"{np.median(np.abs(mean[:, i] - truth[:, i])):.4f} | {net_err} |")
     flagged = sum(1 for r in rows if r["flag"])

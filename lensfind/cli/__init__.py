@@ -2,9 +2,10 @@
 
 :data:`COMMANDS` is the registry: name -> (help, arguments, ``"module:function"``). A handler
 module (:mod:`.data`, :mod:`.train`, :mod:`.tune`, :mod:`.score`, :mod:`.evaluate`,
-:mod:`.refine`, :mod:`.demo`) turns parsed arguments into typed calls of one library function; it is imported
-only when its command runs, so ``lensfind --help`` stays fast (no TensorFlow import). Unless
-``--verbose`` is given, TensorFlow's native start-up log lines are filtered out (:mod:`.quiet`).
+:mod:`.refine`, :mod:`.demo`) turns parsed arguments into typed calls of one library
+function; it is imported only when its command runs, so ``lensfind --help`` stays fast (no
+TensorFlow import). Unless ``--verbose`` is given, TensorFlow's native start-up log lines are
+filtered out (:mod:`.quiet`).
 """
 from __future__ import annotations
 
