@@ -32,7 +32,9 @@ SIGMA = np.array([0.05, 0.05, 0.05, 0.02, 0.02])
 SETTINGS = nuts.NutsSettings(chains=2, warmup=100, draws=100)
 
 
-def run(lenses: int, prior_starts: int, seed: int = 1) -> dict:
+def run(lenses: int, prior_starts: int, seed: int = 1, out: Path | None = None) -> dict:
+    """Refine ``lenses`` simulated lenses (and the first ``prior_starts`` again from the prior);
+    with ``out``, the table so far is rewritten to ``out/bench_refine.md`` after every lens."""
     batch = simulate(CONFIG.replace(n_lenses=lenses), seed=seed)
     prior = BoxPrior.from_bounds(default_bounds(CONFIG.field_of_view))
     index = [forward.NAMES.index(n) for n in forward.LENS_NAMES]
@@ -62,6 +64,9 @@ def run(lenses: int, prior_starts: int, seed: int = 1) -> dict:
             result["prior_flag"] = from_prior.flag
         rows.append(result)
         print(f"lens {row}: {seconds:.1f} s, {refined.flag or 'converged'}", flush=True)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "bench_refine.md").write_text(table({"rows": rows}) + "\n")
     return {"rows": rows}
 
 
@@ -111,13 +116,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lenses", type=int, default=50)
     parser.add_argument("--prior-starts", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="also write the table here (updated after every lens)")
     args = parser.parse_args(argv)
-    text = table(run(args.lenses, args.prior_starts))
-    print(text)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "bench_refine.md").write_text(text + "\n")
+    print(table(run(args.lenses, args.prior_starts, out=args.out)))
     return 0
 
 
