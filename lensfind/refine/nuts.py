@@ -14,8 +14,7 @@ import tensorflow_probability as tfp
 
 @dataclasses.dataclass(frozen=True)
 class NutsSettings:
-    """Chains, warm-up and kept draws per chain, tree depth, target acceptance, seed, and
-    whether to compile the whole chain with XLA."""
+    """Chains, warm-up and kept draws per chain, tree depth, target acceptance, seed."""
 
     chains: int = 2
     warmup: int = 200
@@ -23,7 +22,6 @@ class NutsSettings:
     max_tree_depth: int = 6
     target_accept: float = 0.9
     seed: int = 0
-    xla: bool = False
 
 
 @dataclasses.dataclass
@@ -63,7 +61,7 @@ def sample(log_prob, centre: np.ndarray, covariance: np.ndarray,
         num_adaptation_steps=int(0.8 * settings.warmup),
         target_accept_prob=settings.target_accept)
 
-    @tf.function(autograph=False, jit_compile=settings.xla)
+    @tf.function(autograph=False)
     def run():
         return tfp.mcmc.sample_chain(
             num_results=settings.draws, num_burnin_steps=settings.warmup, current_state=z0,
