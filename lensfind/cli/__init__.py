@@ -2,9 +2,10 @@
 
 :data:`COMMANDS` is the registry: name -> (help, arguments, ``"module:function"``). A handler
 module (:mod:`.data`, :mod:`.train`, :mod:`.tune`, :mod:`.score`, :mod:`.evaluate`,
-:mod:`.demo`) turns parsed arguments into typed calls of one library function; it is imported
-only when its command runs, so ``lensfind --help`` stays fast (no TensorFlow import). Unless
-``--verbose`` is given, TensorFlow's native start-up log lines are filtered out (:mod:`.quiet`).
+:mod:`.refine`, :mod:`.demo`) turns parsed arguments into typed calls of one library
+function; it is imported only when its command runs, so ``lensfind --help`` stays fast (no
+TensorFlow import). Unless ``--verbose`` is given, TensorFlow's native start-up log lines are
+filtered out (:mod:`.quiet`).
 """
 from __future__ import annotations
 
@@ -182,6 +183,29 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
                         "e.g. p_lens_<run> for one run)")
 
 
+def _refine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("candidates", metavar="SCORES.csv",
+                   help="candidates scored by a regression run (`lensfind score --model RUN_DIR`"
+                        "): its MEMBER_<param>, _sigma and _cov_ columns, an id and a FITS "
+                        "cutout path per row (header: BUNIT, PIXSCALE, PSFFWHM, SKY, RDNOISE)")
+    p.add_argument("--member", required=True,
+                   help="the regression run's name in the scores' columns (MEMBER_theta_e, ...)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (resumes there)")
+    p.add_argument("--id-column", default="id", help="id column (default id)")
+    p.add_argument("--path-column", default="path", help="cutout path column (default path)")
+    p.add_argument("--supersampling", type=int, default=2,
+                   help="sub-pixels per pixel side of the model (default 2)")
+    p.add_argument("--chains", type=int, default=2, help="NUTS chains (default 2)")
+    p.add_argument("--warmup", type=int, default=200, help="warm-up draws per chain (200)")
+    p.add_argument("--draws", type=int, default=200, help="kept draws per chain (200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--mass-matrix", choices=("laplace", "network"), default="laplace",
+                   help="covariance that sets NUTS's mass matrix: the inverse Hessian at the "
+                        "MAP, or the network's for the lens parameters (default laplace)")
+    p.add_argument("--rhat-max", type=float, default=1.05, help="flag above this R-hat (1.05)")
+    p.add_argument("--ess-min", type=float, default=50.0, help="flag below this ESS (50)")
+
+
 def _merge_scores_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="SCORES",
                    help="the --out the shards were scored with; the merged scores are written "
@@ -237,6 +261,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], str]] 
                      _merge_scores_args, "lensfind.cli.score:merge_scores_command"),
     "evaluate": ("measure a scores file against a truth file (finding and parameters)",
                  _evaluate_args, "lensfind.cli.evaluate:evaluate_command"),
+    "refine": ("HMC posteriors of scored candidates' lens parameters under the physical "
+               "model", _refine_args, "lensfind.cli.refine:refine_command"),
     "cv": ("k-fold cross-validate an experiment (resumable; --fold K for job arrays)", _cv_args,
            "lensfind.cli.train:cv_command"),
     "aggregate": ("summarise the finished folds of a cross-validation run", _aggregate_args,

@@ -132,13 +132,13 @@ def _uniform(rng: np.random.Generator, bounds, count: int) -> np.ndarray:
     return rng.uniform(low, high, size=count)
 
 
-def _flux(mag, exposure, zero_point):
+def flux_from_magnitude(mag, exposure, zero_point):
     """Electrons from AB magnitude, exposure [s] and zero point (AB mag giving 1 e-/s)."""
     return exposure * 10.0 ** (-0.4 * (np.asarray(mag, dtype=np.float64) - zero_point))
 
 
 def _magnitude(flux, exposure, zero_point):
-    """AB magnitude from electrons (inverse of :func:`_flux`)."""
+    """AB magnitude from electrons (inverse of :func:`flux_from_magnitude`)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return zero_point - 2.5 * np.log10(flux / exposure)
 
@@ -271,7 +271,7 @@ def _draw_galaxy(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> dict:
     else:
         galaxy.update(_draw_orientation(rng, light_priors.axis_ratio, count))
     galaxy.update(_draw_appearance(rng, light_priors.kind, light_priors.real_fraction, count))
-    galaxy["flux"] = _flux(galaxy["mag"], exposure[rows], config.noise.zero_point)
+    galaxy["flux"] = flux_from_magnitude(galaxy["mag"], exposure[rows], config.noise.zero_point)
     galaxy["e1"], galaxy["e2"] = func.phi_q_to_e(galaxy["phi"], galaxy["q"])
     params = block.params
     params["light_x"][rows] = galaxy["cx"]
@@ -331,7 +331,7 @@ def _draw_source(block: _Block, count: int, exposure: np.ndarray, priors) -> dic
     source = _draw_size(rng, priors, count)
     source.update(_draw_orientation(rng, priors.axis_ratio, count))
     source.update(_draw_appearance(rng, priors.kind, priors.real_fraction, count))
-    source["flux"] = _flux(source["mag"], exposure, block.config.noise.zero_point)
+    source["flux"] = flux_from_magnitude(source["mag"], exposure, block.config.noise.zero_point)
     source["e1"], source["e2"] = func.phi_q_to_e(source["phi"], source["q"])
     return source
 
@@ -676,7 +676,7 @@ def _stars(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
         block.params[name][rows[~with_galaxy]] = np.nan
     for i, row in enumerate(rows):
         for k in range(int(n_stars[i])):
-            flux = float(_flux(mags[i, k], exposure[row], config.noise.zero_point))
+            flux = float(flux_from_magnitude(mags[i, k], exposure[row], config.noise.zero_point))
             points = _star_with_spikes(position[i, k, 0], position[i, k, 1], flux,
                                        spike_angle[i], config.pixel_scale, priors.spike_fraction)
             _add_points(block.layer("star")[row], *points, config.pixel_scale)
@@ -726,7 +726,7 @@ def _rings(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     galaxy = _draw_galaxy(block, rows, exposure)
     ring = _draw_ring(rng, config.ring, galaxy, count)
     block.params["light_r_sersic"][rows] = galaxy["r"]
-    flux = _flux(ring["mag"], exposure[rows], config.noise.zero_point)
+    flux = flux_from_magnitude(ring["mag"], exposure[rows], config.noise.zero_point)
     diffuse_amp = flux * ring["diffuse"] / profiles.gaussian_ring_flux(1.0, ring["radius"],
                                                                       ring["width"])
     knot_flux = (flux * (1.0 - ring["diffuse"]))[:, None] * ring["knot_share"]
@@ -768,8 +768,8 @@ def _spirals(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     config = block.config
     zero_point = config.noise.zero_point
     spiral = _draw_spiral(block.rng, config.spiral, config.lens.center_max, rows.size)
-    disc_flux = _flux(spiral["disc_mag"], exposure[rows], zero_point)
-    bulge_flux = _flux(spiral["bulge_mag"], exposure[rows], zero_point)
+    disc_flux = flux_from_magnitude(spiral["disc_mag"], exposure[rows], zero_point)
+    bulge_flux = flux_from_magnitude(spiral["bulge_mag"], exposure[rows], zero_point)
     disc_amp = disc_flux / profiles.exponential_disc_flux(1.0, spiral["scale_length"])
     bulge_amp = profiles.sersic_amp(bulge_flux, spiral["bulge_r"], spiral["bulge_n"])
     params = block.params
@@ -799,7 +799,7 @@ def _real_hst(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
     deep = np.array([name == "hubble_deep_field" for name in names])
     mag = mag + np.where(deep, config.real_hst.deep_field_dimming, 0.0)
     total = np.maximum(np.clip(cutouts, 0, None).sum(axis=(1, 2), dtype=np.float64), 1e-12)
-    flux = _flux(mag, exposure[rows], config.noise.zero_point)
+    flux = flux_from_magnitude(mag, exposure[rows], config.noise.zero_point)
     block.post_psf[rows] += cutouts * (flux / total).astype(np.float32)[:, None, None]
     block.params["light_mag"][rows] = mag
     block.params["light_real"][rows] = 1
@@ -821,7 +821,7 @@ def _field_galaxies(block: _Block, exposure: np.ndarray) -> None:
     if total == 0:
         return
     e1, e2 = func.phi_q_to_e(galaxy["phi"], galaxy["q"])
-    amp = profiles.sersic_amp(_flux(galaxy["mag"], exposure[owner], config.noise.zero_point),
+    amp = profiles.sersic_amp(flux_from_magnitude(galaxy["mag"], exposure[owner], config.noise.zero_point),
                               galaxy["r"], galaxy["n"])
     for chunk in _chunks(total, RENDER):
         brightness = profiles.sersic(block.x, block.y, amp[chunk], galaxy["r"][chunk],
@@ -850,7 +850,7 @@ def _draw_conditions(block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     exposure = _uniform(rng, noise.exposure_time, n_images)
     sky_mag = _uniform(rng, noise.sky_magnitude, n_images)
     fwhm = _uniform(rng, config.psf.fwhm, n_images)
-    sky = _flux(sky_mag, exposure, noise.zero_point) * config.pixel_scale ** 2
+    sky = flux_from_magnitude(sky_mag, exposure, noise.zero_point) * config.pixel_scale ** 2
     params = block.params
     params["exposure_time"][:] = exposure
     params["sky"][:] = sky if noise.enabled else 0.0

@@ -1,0 +1,115 @@
+"""Candidates to refine: a scores table with a regression run's posterior and FITS cutouts.
+
+The table is what ``lensfind score --model RUN_DIR`` writes for a regression run ``MEMBER``
+(:meth:`lensfind.tasks.regress.RegressTask.score_values`): per row ``MEMBER_<param>``,
+``MEMBER_<param>_sigma`` and ``MEMBER_cov_<a>_<b>``, plus an id column and a column with the
+path of the cutout (relative paths from the table's folder). A cutout is a sky-subtracted 2-D
+FITS image whose header gives ``BUNIT`` (``electron`` for the Poisson model), ``PIXSCALE``
+[arcsec], ``PSFFWHM`` [arcsec, Gaussian PSF] and either ``SKY`` [e-/pixel] and ``RDNOISE``
+[e-] or a ``NOISE`` extension (per-pixel sigma in image units).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from lensfind.refine.forward import LENS_NAMES, Observation
+from lensfind.refine.likelihood import NoiseModel
+from lensfind.refine.posterior import NetworkPosterior
+from lensfind.sim import observe
+from lensfind.validation import fail
+
+PSF_SIZE = 15   # side of the Gaussian PSF kernel [pixels]
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One cutout with the network's posterior; ``where`` names its table row."""
+
+    id: str
+    where: str
+    image: np.ndarray
+    units: str
+    observation: Observation
+    noise: NoiseModel
+    network: NetworkPosterior
+
+
+def network_posterior(row: dict, member: str, where: str) -> NetworkPosterior:
+    """The regression member's mean and covariance of the lens parameters in ``row``; refused
+    when the row has no regression posterior."""
+    names = tuple(n for n in LENS_NAMES if f"{member}_{n}" in row)
+    if "theta_e" not in names:
+        fail(f"{where}: column {member}_theta_e", sorted(row)[:12],
+             "a regression run's posterior (score the list with a regression run, "
+             f"--member {member})")
+    try:
+        mean = np.array([float(row[f"{member}_{n}"]) for n in names])
+        cov = np.diag([float(row[f"{member}_{n}_sigma"]) ** 2 for n in names])
+        for i, a in enumerate(names):
+            for j, b in enumerate(names[i + 1:], i + 1):
+                value = row.get(f"{member}_cov_{a}_{b}", row.get(f"{member}_cov_{b}_{a}", 0.0))
+                cov[i, j] = cov[j, i] = float(value)
+    except (KeyError, ValueError) as err:
+        fail(f"{where}: regression columns of {member}", str(err),
+             "numbers for every mean and sigma")
+    if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(cov)):
+        fail(f"{where}: {member}_theta_e", row.get(f"{member}_theta_e"),
+             "a finite regression posterior (a candidate without a regression run)")
+    return NetworkPosterior(names, mean, cov)
+
+
+def read_cutout(path: Path, where: str,
+                supersampling: int = 2) -> tuple[np.ndarray, str, Observation, NoiseModel]:
+    """Image, units, grid + PSF and noise model of a FITS cutout (see the module doc)."""
+    from astropy.io import fits
+    if not path.is_file():
+        fail(f"{where}: cutout", str(path), "an existing FITS file")
+    with fits.open(path) as hdus:
+        image = np.asarray(hdus[0].data, np.float32)
+        header = hdus[0].header
+        noise_map = np.asarray(hdus["NOISE"].data, np.float32) if "NOISE" in hdus else None
+    if image.ndim != 2 or image.shape[0] != image.shape[1]:
+        fail(f"{where}: cutout shape", image.shape, "a square 2-D image")
+    for key in ("BUNIT", "PIXSCALE", "PSFFWHM"):
+        if key not in header:
+            fail(f"{where}: header keyword {key} of {path}", None, "present")
+    units = str(header["BUNIT"])
+    if noise_map is not None:
+        noise = NoiseModel(units=units, noise_map=noise_map)
+    else:
+        for key in ("SKY", "RDNOISE"):
+            if key not in header:
+                fail(f"{where}: header keyword {key} of {path}", None,
+                     "present (or a NOISE extension)")
+        noise = NoiseModel(sky=float(header["SKY"]), read_noise=float(header["RDNOISE"]),
+                           units=str(header.get("NOISEUNT", units)))
+    scale = float(header["PIXSCALE"])
+    psf = observe.gaussian_kernels(np.array([float(header["PSFFWHM"])]), PSF_SIZE, scale)[0]
+    return image, units, Observation(image.shape[0], scale, supersampling, psf), noise
+
+
+def read_candidates(table: Path, member: str, id_column: str = "id", path_column: str = "path",
+                    supersampling: int = 2) -> list[Candidate]:
+    """Every row of ``table`` (CSV), checked before any work is done."""
+    with open(table, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for i, row in enumerate(rows, start=2):
+        where = f"{table} line {i}"
+        for column in (id_column, path_column):
+            if not row.get(column):
+                fail(f"{where}: column {column}", row.get(column), "a value")
+        if row[id_column] in {c.id for c in out}:
+            fail(f"{where}: column {id_column}", row[id_column], "ids that appear once")
+        network = network_posterior(row, member, where)
+        path = Path(row[path_column])
+        image, units, obs, noise = read_cutout(path if path.is_absolute()
+                                               else table.parent / path, where, supersampling)
+        noise.check(units, where)
+        out.append(Candidate(row[id_column], where, image, units, obs, noise, network))
+    return out
+

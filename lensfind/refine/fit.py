@@ -1,0 +1,81 @@
+"""Maximum a posteriori: L-BFGS-B (scipy) on the TensorFlow log-posterior, within the prior box,
+and the fast fit of the light and source that completes the network's start."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize
+
+from lensfind.refine.forward import LENS_NAMES, NAMES
+from lensfind.refine.target import Target
+from lensfind.sim import profiles
+
+#: typical size of each parameter's posterior [its unit]: the optimiser's coordinate scale
+SCALES = {"theta_e": 0.01, "e1": 0.02, "e2": 0.02, "center_x": 0.01, "center_y": 0.01,
+          "g1": 0.02, "g2": 0.02}
+for _part in ("source", "light"):
+    SCALES.update({f"{_part}_x": 0.01, f"{_part}_y": 0.01, f"{_part}_log_amp": 0.1,
+                   f"{_part}_r_sersic": 0.01, f"{_part}_n_sersic": 0.1, f"{_part}_e1": 0.02,
+                   f"{_part}_e2": 0.02})
+_SCALE = np.array([SCALES[name] for name in NAMES])
+
+
+def maximise(target: Target, start: np.ndarray, free=None, max_iter: int = 300,
+             first_step: float = 1.0) -> tuple:
+    """MAP from ``start (P,)``, moving only the parameters ``free`` (names; all by default),
+    the first step about ``first_step`` :data:`SCALES` long: ``(theta (P,), log-posterior)``."""
+    run = target.value_and_gradient()
+    index = np.array([NAMES.index(n) for n in (NAMES if free is None else free)])
+    theta0 = target.prior.clip(np.asarray(start, np.float64))
+    scale = _SCALE[index]
+
+    def evaluate(u):
+        theta = theta0.copy()
+        theta[index] = u * scale
+        value, grad = run(np.asarray(theta, np.float32)[None])
+        return float(value[0]), grad.numpy()[0].astype(np.float64)[index] * scale
+
+    # L-BFGS-B's first step goes to u - gradient: dividing the objective by the start's largest
+    # gradient / first_step moves it by about first_step scale units (not into a corner)
+    value0, grad0 = evaluate(theta0[index] / scale)
+    norm = max(float(np.abs(grad0).max()) / first_step, 1.0)
+
+    def objective(u):
+        value, grad = evaluate(u)
+        if not np.isfinite(value) or not np.all(np.isfinite(grad)):
+            return 1e30, np.zeros_like(u)
+        return -(value - value0) / norm, -grad / norm
+
+    bounds = list(zip(target.prior.low[index] / scale, target.prior.high[index] / scale))
+    res = optimize.minimize(objective, theta0[index] / scale, jac=True, method="L-BFGS-B",
+                            bounds=bounds, options={"maxiter": max_iter, "ftol": 0.0})
+    theta = theta0.copy()
+    theta[index] = res.x * scale
+    return theta, value0 - norm * float(res.fun)
+
+
+def _log_amp(flux: float, r_sersic: float, n_sersic: float) -> float:
+    return float(np.log(max(profiles.sersic_amp(max(flux, 1.0), r_sersic, n_sersic), 1e-30)))
+
+
+def light_and_source_start(target: Target, lens: np.ndarray) -> np.ndarray:
+    """A full start vector from the lens parameters ``lens`` (LENS_NAMES order): lens light at the
+    lens centre, the source from the best of five positions (the centre, or 0.3 Einstein radii
+    away in four directions), light and source fitted with the lens held fixed (half the image
+    flux as light, a tenth as source to begin with)."""
+    total = float(np.clip(target.image, 0, None).sum())
+    p = dict(zip(LENS_NAMES, lens))
+    base = {**p, "light_x": p["center_x"], "light_y": p["center_y"], "light_r_sersic": 0.3,
+            "light_n_sersic": 4.0, "light_e1": 0.0, "light_e2": 0.0,
+            "light_log_amp": _log_amp(total / 2, 0.3, 4.0), "source_r_sersic": 0.1,
+            "source_n_sersic": 1.0, "source_e1": 0.0, "source_e2": 0.0,
+            "source_log_amp": _log_amp(total / 10, 0.1, 1.0)}
+    free = [name for name in NAMES if name not in LENS_NAMES]
+    step = 0.3 * p["theta_e"]
+    best = None
+    for dx, dy in ((0, 0), (step, 0), (-step, 0), (0, step), (0, -step)):
+        start = dict(base, source_x=p["center_x"] + dx, source_y=p["center_y"] + dy)
+        theta, value = maximise(target, np.array([start[n] for n in NAMES]), free, max_iter=100,
+                                first_step=1e6)
+        if best is None or value > best[1]:
+            best = (theta, value)
+    return best[0]
