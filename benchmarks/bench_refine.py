@@ -20,13 +20,9 @@ import numpy as np
 
 from lensfind.refine import forward, nuts, posterior, simulated
 from lensfind.refine.prior import BoxPrior, default_bounds
-from lensfind.sim.config import SimConfig
 from lensfind.sim.simulate import simulate
 
-CONFIG = SimConfig(size=24, pixel_scale=0.1, supersampling=1, n_lenses=1, n_nonlenses=0,
-                   field_galaxies=0.0).replace(
-    source={"kind": "sersic"}, lens_light={"kind": "sersic"},
-    artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0, "mask_probability": 0.0})
+CONFIG = simulated.clean_config(size=24, pixel_scale=0.1, n_lenses=1)
 NETWORK = forward.LENS_NAMES[:5]
 SIGMA = np.array([0.05, 0.05, 0.05, 0.02, 0.02])
 SETTINGS = nuts.NutsSettings(chains=2, warmup=100, draws=100)

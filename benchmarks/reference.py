@@ -1,6 +1,6 @@
-"""The CPU reference result of issue #17 (``make reference``): one lens finder and one lens-parameter
-regressor, trained on lensfind's images and measured on them and on an independent set made by
-lenstronomy, against fixed targets.
+"""The CPU reference result of issue #17 (``make reference``): one lens finder and one
+lens-parameter regressor, trained on lensfind's images and measured on them and on an
+independent set made by lenstronomy, against fixed targets.
 
 Steps (each resumes: a finished stage is reused, a killed one continues):
 

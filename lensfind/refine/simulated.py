@@ -15,6 +15,19 @@ from lensfind.sim.simulate import flux_from_magnitude
 from lensfind.validation import fail
 
 
+def clean_config(*, size: int, pixel_scale: float, n_lenses: int, supersampling: int = 1,
+                 **changes) -> SimConfig:
+    """Lenses the forward model renders exactly: Sersic source and lens light, no field
+    galaxies and no detector artifacts; ``changes`` are further :meth:`SimConfig.replace`
+    tables (e.g. ``noise={"enabled": False}``)."""
+    tables = {"source": {"kind": "sersic"}, "lens_light": {"kind": "sersic"},
+              "artifacts": {"cosmic_rays": 0.0, "hot_pixels": 0.0, "mask_probability": 0.0}}
+    for name, table in changes.items():
+        tables[name] = {**tables.get(name, {}), **table}
+    return SimConfig(size=size, pixel_scale=pixel_scale, supersampling=supersampling,
+                     n_lenses=n_lenses, n_nonlenses=0, field_galaxies=0.0).replace(**tables)
+
+
 def truth(params: dict, row: int, config: SimConfig) -> np.ndarray:
     """The parameter vector ``(P,)`` (order :data:`~lensfind.refine.forward.NAMES`) of lens
     ``row`` of a simulated set's ``params``; refused for a non-lens or a real-galaxy image."""

@@ -286,7 +286,8 @@ def _draw_galaxy(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> dict:
 
 
 def _render_galaxy(block: _Block, rows: np.ndarray, galaxy: dict) -> None:
-    """Add the light of ``galaxy`` (from :func:`_draw_galaxy`) to ``block.layer("early_type")[rows]``."""
+    """Add the light of ``galaxy`` (from :func:`_draw_galaxy`) to
+    ``block.layer("early_type")[rows]``."""
     amp = profiles.sersic_amp(galaxy["flux"], galaxy["r"], galaxy["n"])
     sersic = profiles.sersic_setup(amp, galaxy["r"], galaxy["n"])
     scale = profiles.sersic_radius_scale(galaxy["r"], galaxy["n"])
@@ -821,8 +822,8 @@ def _field_galaxies(block: _Block, exposure: np.ndarray) -> None:
     if total == 0:
         return
     e1, e2 = func.phi_q_to_e(galaxy["phi"], galaxy["q"])
-    amp = profiles.sersic_amp(flux_from_magnitude(galaxy["mag"], exposure[owner], config.noise.zero_point),
-                              galaxy["r"], galaxy["n"])
+    flux = flux_from_magnitude(galaxy["mag"], exposure[owner], config.noise.zero_point)
+    amp = profiles.sersic_amp(flux, galaxy["r"], galaxy["n"])
     for chunk in _chunks(total, RENDER):
         brightness = profiles.sersic(block.x, block.y, amp[chunk], galaxy["r"][chunk],
                                      galaxy["n"][chunk], e1[chunk], e2[chunk], x[chunk],
@@ -940,7 +941,7 @@ def _band_images(block: _Block, seed: int, block_index: int, redraw: int,
         band_exposure = _uniform(rng, band.exposure_time, n_images)
         sky_mag = _uniform(rng, band.sky_magnitude, n_images)
         fwhm = _uniform(rng, band.psf_fwhm, n_images)
-        sky = _flux(sky_mag, band_exposure, band.zero_point) * config.pixel_scale ** 2
+        sky = flux_from_magnitude(sky_mag, band_exposure, band.zero_point) * config.pixel_scale ** 2
         offsets = {colour: lo_hi[band.name][0] + colour_t[colour]
                    * (lo_hi[band.name][1] - lo_hi[band.name][0])
                    for colour, lo_hi in COLOURS.items()}

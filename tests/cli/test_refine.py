@@ -10,13 +10,9 @@ from astropy.io import fits
 
 from lensfind.cli import main
 from lensfind.refine import forward, simulated
-from lensfind.sim.config import SimConfig
 from lensfind.sim.simulate import simulate
 
-CONFIG = SimConfig(size=20, pixel_scale=0.12, supersampling=1, n_lenses=2, n_nonlenses=0,
-                   field_galaxies=0.0).replace(
-    source={"kind": "sersic"}, lens_light={"kind": "sersic"},
-    artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0, "mask_probability": 0.0})
+CONFIG = simulated.clean_config(size=20, pixel_scale=0.12, n_lenses=2)
 NAMES = forward.LENS_NAMES[:5]
 SIGMA = np.array([0.04, 0.04, 0.04, 0.02, 0.02])
 

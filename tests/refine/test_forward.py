@@ -8,14 +8,11 @@ import pytest
 from keras import ops
 
 from lensfind.refine import forward, simulated
-from lensfind.sim.config import SimConfig
 from lensfind.sim.simulate import simulate
 
-CONFIG = SimConfig(size=40, pixel_scale=0.06, supersampling=3, n_lenses=6, n_nonlenses=0,
-                   field_galaxies=0.0).replace(
-    source={"kind": "sersic"}, lens_light={"kind": "sersic", "magnitude": [19.0, 21.0]},
-    noise={"enabled": False},
-    artifacts={"cosmic_rays": 0.0, "hot_pixels": 0.0, "mask_probability": 0.0})
+CONFIG = simulated.clean_config(size=40, pixel_scale=0.06, supersampling=3, n_lenses=6,
+                                lens_light={"magnitude": [19.0, 21.0]},
+                                noise={"enabled": False})
 
 
 @pytest.fixture(scope="module")
