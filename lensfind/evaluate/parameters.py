@@ -31,7 +31,8 @@ def find_members(columns) -> dict[str, tuple[str, ...]]:
 
 def predictions(scores: Mapping[str, np.ndarray], member: str,
                 names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean (N, n), cov (N, n, n))`` of one member's score columns."""
+    """``(mean (N, n), cov (N, n, n))`` of one member's score columns (a mapping of column
+    name to ``(N,)`` values)."""
     mean = np.stack([scores[f"{member}_{t}"] for t in names], axis=1)
     sigma = np.stack([scores[f"{member}_{t}_sigma"] for t in names], axis=1)
     n = len(names)
@@ -39,7 +40,8 @@ def predictions(scores: Mapping[str, np.ndarray], member: str,
     for i, a in enumerate(names):
         cov[:, i, i] = sigma[:, i] ** 2
         for j in range(i, n):
-            column = scores.get(f"{member}_cov_{a}_{names[j]}")
+            b = names[j]    # the run's target order may differ from ``names``
+            column = scores.get(f"{member}_cov_{a}_{b}", scores.get(f"{member}_cov_{b}_{a}"))
             if column is not None:
                 cov[:, i, j] = cov[:, j, i] = column
     return mean, cov

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lensfind.evaluate.parameters import predictions
 from lensfind.refine.forward import LENS_NAMES, Observation
 from lensfind.refine.likelihood import NoiseModel
 from lensfind.refine.posterior import NetworkPosterior
@@ -46,16 +47,14 @@ def network_posterior(row: dict, member: str, where: str) -> NetworkPosterior:
         fail(f"{where}: column {member}_theta_e", sorted(row)[:12],
              "a regression run's posterior (score the list with a regression run, "
              f"--member {member})")
+    columns = [f"{member}_{n}{suffix}" for n in names for suffix in ("", "_sigma")]
+    columns += [c for c in row if c.startswith(f"{member}_cov_")]
     try:
-        mean = np.array([float(row[f"{member}_{n}"]) for n in names])
-        cov = np.diag([float(row[f"{member}_{n}_sigma"]) ** 2 for n in names])
-        for i, a in enumerate(names):
-            for j, b in enumerate(names[i + 1:], i + 1):
-                value = row.get(f"{member}_cov_{a}_{b}", row.get(f"{member}_cov_{b}_{a}", 0.0))
-                cov[i, j] = cov[j, i] = float(value)
+        cells = {c: np.array([float(row[c])]) for c in columns}
     except (KeyError, ValueError) as err:
         fail(f"{where}: regression columns of {member}", str(err),
              "numbers for every mean and sigma")
+    mean, cov = (a[0] for a in predictions(cells, member, names))
     if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(cov)):
         fail(f"{where}: {member}_theta_e", row.get(f"{member}_theta_e"),
              "a finite regression posterior (a candidate without a regression run)")

@@ -1023,9 +1023,11 @@ def _simulate_floored_block(config: SimConfig, seed: int, block_index: int,
     """:func:`_simulate_block`, its lenses below ``simulation.source.min_snr`` drawn again."""
     batch = _simulate_block(config, seed, block_index, kinds)
     floor = config.source.min_snr
+    if floor <= 0:
+        return batch
     for redraw in range(1, MAX_REDRAWS + 1):
         faint = np.flatnonzero((batch.labels == 1) & ~(batch.params["snr"] >= floor))
-        if floor <= 0 or not faint.size:
+        if not faint.size:
             return batch
         again = _simulate_block(config, seed, block_index, kinds[faint], redraw=redraw)
         batch.images[faint] = again.images
