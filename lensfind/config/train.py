@@ -13,6 +13,12 @@ ROTATIONS = ("uniform", "right_angles")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 #: ``train.distribute``: one device, or the batch split over all devices of one machine
 DISTRIBUTIONS = ("none", "data_parallel")
+#: ``train.augment_on``: where training images are resampled (the training step, or SciPy on the
+#: host; :mod:`lensfind.data.sequence`)
+AUGMENT_PLACES = ("device", "host")
+#: ``train.checkpoint_every_s = "auto"``: a resume checkpoint is written once the training time
+#: since the last one is at least this many times what that write took (<= 2 % of the time)
+CHECKPOINT_COST_FACTOR = 50.0
 #: ``train.lr_schedule``: name -> factor of ``train.learning_rate`` at epoch ``e`` of ``n``
 #: (0-based): constant, or a cosine from 1 down to 0 over the run (Loshchilov & Hutter 2017,
 #: SGDR, without restarts), set at the start of each epoch
@@ -79,8 +85,18 @@ class TrainConfig:
             devices of the machine (JAX: ``keras.distribution.DataParallel``; TensorFlow:
             ``tf.distribute.MirroredStrategy``). ``batch_size`` is the global batch.
         checkpoint_every_s: least seconds between two resume checkpoints of a fold (0: after
-            every epoch). For short epochs on a fast GPU, e.g. 60: a killed fold then repeats
-            at most about a minute of training (with the same result).
+            every epoch), or ``"auto"`` (the default): after the first epoch, then whenever the
+            training since the last write took at least ``CHECKPOINT_COST_FACTOR`` (50) times
+            that write, so checkpoints cost at most 2 % of the time on any machine. The price:
+            a killed fold repeats up to 50 write-times plus one epoch of training (with the
+            same result; on a GPU with a 250 MB Xception checkpoint, about 2 minutes).
+            The last epoch (or an early stop) always writes one.
+        augment_on: one of ``AUGMENT_PLACES``: ``"device"`` resamples the images inside the
+            compiled training step (``keras.ops``; the host only draws the transforms and
+            slices arrays), ``"host"`` with SciPy in the batch threads.
+        data_on_device: keep a fold's training images on the accelerator for the whole fold
+            (device augmentation only): ``"auto"`` (the JAX backend on a GPU or TPU, when they
+            take at most 8 GiB), ``true`` or ``false``.
         lr_schedule: one of ``LR_SCHEDULES``: the learning rate of each epoch as a factor of
             ``learning_rate`` (``"cosine"`` decays it to near 0 by the last epoch, which
             settles batch norm's validation swings and needs no early stopping).
@@ -97,8 +113,10 @@ class TrainConfig:
     mixed_precision: str = "float32"
     jit_compile: str | bool = "auto"
     distribute: str = "none"
-    checkpoint_every_s: float = 0.0
+    checkpoint_every_s: float | str = "auto"
     lr_schedule: str = "constant"
+    augment_on: str = "device"
+    data_on_device: str | bool = "auto"
 
     def __post_init__(self):
         for name in ("folds", "epochs", "batch_size", "patience", "mc_samples"):
@@ -116,7 +134,14 @@ class TrainConfig:
         if not isinstance(self.jit_compile, bool) and self.jit_compile != "auto":
             fail("train.jit_compile", self.jit_compile, "true, false or 'auto'")
         check_choice("train.distribute", self.distribute, DISTRIBUTIONS)
-        check_range("train.checkpoint_every_s", self.checkpoint_every_s, 0.0)
+        if self.checkpoint_every_s != "auto":
+            if isinstance(self.checkpoint_every_s, (str, bool)):
+                fail("train.checkpoint_every_s", self.checkpoint_every_s,
+                     "'auto' or seconds >= 0")
+            check_range("train.checkpoint_every_s", self.checkpoint_every_s, 0.0)
+        check_choice("train.augment_on", self.augment_on, AUGMENT_PLACES)
+        if not isinstance(self.data_on_device, bool) and self.data_on_device != "auto":
+            fail("train.data_on_device", self.data_on_device, "true, false or 'auto'")
         check_choice("train.lr_schedule", self.lr_schedule, tuple(LR_SCHEDULES))
 
     def learning_rate_at(self, epoch: int) -> float:

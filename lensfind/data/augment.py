@@ -86,6 +86,18 @@ class Transform:
         shear[:, 1, 1] = np.cos(self.shear)
         return (1.0 / self.zoom)[:, None, None] * (shear @ rot @ flip)
 
+    def packed(self) -> np.ndarray:
+        """(B, 7) float32 rows ``(a_xx, a_xy, a_yx, a_yy, angle, mirrored, zoom)`` for the
+        device (:mod:`lensfind.data.device_augment`): ``A`` of :meth:`matrix`, with the entries
+        of square-grid moves (:func:`grid_move`) snapped to exact 0 and +-1 so that the
+        device permutes their pixels exactly; ``mirrored`` is 1 where exactly one flip is on."""
+        a = self.matrix()
+        grid = np.array([grid_move(self, i) is not None for i in range(len(self))], bool)
+        a[grid] = np.round(a[grid])
+        mirrored = np.logical_xor(self.flip_x, self.flip_y)
+        return np.column_stack([a.reshape(-1, 4), self.angle, mirrored, self.zoom]) \
+            .astype(np.float32)
+
 
 def random_transforms(rng: np.random.Generator, n: int, config, *,
                       allow_shear: bool = True) -> Transform:
@@ -214,6 +226,41 @@ def check_label_aware(names: Sequence[str], config=None) -> None:
         raise ValueError(f"train.augment.shear_deg = {config.shear_deg!r} is invalid for "
                          "regression targets: a shear changes the lens parameters in a way no "
                          "label can follow; expected 0")
+
+
+def needed_params(names: Sequence[str]) -> list[str]:
+    """The parameters the transformed ``names`` are made of (the names and their partners),
+    sorted: the raw columns of label-aware augmentation."""
+    check_label_aware(names)
+    return sorted({p for n in names for p in (PARAM_RULES[n].pair or (n,))})
+
+
+class LabelTransform:
+    """``fn(indices, transform) -> (b, n) float32``: the targets ``names`` of the images
+    ``indices`` after ``transform`` (host path), from full-length parameter arrays ``params``.
+
+    :meth:`raw` gives the untransformed :func:`needed_params` columns instead, which the
+    device path transforms in the training step (:class:`~lensfind.data.device_augment.LabelPlan`).
+    """
+
+    def __init__(self, params: Mapping[str, np.ndarray], names: Sequence[str]):
+        self.names = tuple(names)
+        self.needed = needed_params(self.names)
+        missing = [p for p in self.needed if p not in params]
+        if missing:
+            raise ValueError(f"augmenting targets {list(self.names)} needs parameter(s) "
+                             f"{missing} in the data set")
+        self._arrays = {p: np.asarray(params[p], np.float64) for p in self.needed}
+
+    def __call__(self, indices, transform: "Transform") -> np.ndarray:
+        sub = {p: a[indices] for p, a in self._arrays.items()}
+        out = transform_params(sub, self.names, transform)
+        return np.stack([out[n] for n in self.names], axis=1).astype(np.float32)
+
+    def raw(self, indices) -> np.ndarray:
+        """(b, len(needed)) float32: the raw parameter columns of ``indices``."""
+        return np.stack([self._arrays[p][indices] for p in self.needed], axis=1) \
+            .astype(np.float32)
 
 
 def transform_params(params: Mapping[str, np.ndarray], names: Sequence[str],

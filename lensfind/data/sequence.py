@@ -1,5 +1,13 @@
 """Keras ``PyDataset`` feeding cutouts to ``model.fit``: shuffled, augmented, reproducible.
 
+Two places for the augmentation (``train.augment_on``): ``"device"`` (the default) sends each
+batch's images untouched with their packed transforms
+(:func:`~lensfind.data.device_augment.packed_inputs`), and the training step resamples them on
+the accelerator; the host then only draws 7 numbers per image and slices arrays -- one gather
+of the in-memory set per batch, or, with ``resident``, a gather on the device from the fold's
+training images copied there once. ``"host"`` resamples every image here with SciPy
+(:func:`~lensfind.data.augment.apply_transforms`).
+
 Every batch is a pure function of ``(seed, fold, epoch, batch index)``: the image order of an
 epoch comes from ``rng_for(seed, "shuffle", fold, epoch)`` and the transforms of a batch from
 ``rng_for(seed, "augment", fold, epoch, batch)``. Nothing depends on Python's global RNG, on
@@ -20,6 +28,7 @@ import keras
 import numpy as np
 
 from lensfind.data.augment import Transform, apply_transforms, random_transforms
+from lensfind.data.device_augment import packed_inputs
 from lensfind.seeds import rng_for
 
 LabelFn = Callable[[np.ndarray, Transform], np.ndarray]
@@ -56,6 +65,22 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
+#: most bytes of training images ``train.data_on_device = "auto"`` keeps on an accelerator
+RESIDENT_MAX_BYTES = 8 * 2**30
+
+
+def data_on_device(setting: str | bool, nbytes: int) -> bool:
+    """Resolve ``train.data_on_device`` for a fold whose training images take ``nbytes``:
+    ``"auto"`` is true on the JAX backend with a GPU or TPU and at most
+    :data:`RESIDENT_MAX_BYTES` (TensorFlow copies every batch through ``tf.data`` anyway)."""
+    if setting != "auto":
+        return bool(setting)
+    if keras.backend.backend() != "jax" or nbytes > RESIDENT_MAX_BYTES:
+        return False
+    import jax
+    return jax.default_backend() != "cpu"
+
+
 class AugmentedSequence(keras.utils.PyDataset):
     """Batches ``(images[idx][..., None], y)`` over ``indices`` of a data set.
 
@@ -75,13 +100,19 @@ class AugmentedSequence(keras.utils.PyDataset):
             one (default :func:`default_workers`; 1: none). Keras' own ``workers`` option is
             not used for this: its queue carries batches over from one epoch to the next,
             which breaks the epoch of :class:`EpochSetter`.
+        device_augment: leave the resampling to the training step: batches are
+            ``(packed_inputs(images, transforms), y)`` with ``y`` the targets, or
+            ``label_fn.raw`` columns (a :class:`~lensfind.data.augment.LabelTransform`).
+        resident: keep the served images on the backend's default device (copied once) and
+            gather batches there (with ``device_augment``).
         **kwargs: other ``keras.utils.PyDataset`` options.
     """
 
     def __init__(self, images: np.ndarray, targets: np.ndarray | None, indices=None, *,
                  batch_size: int = 32, seed: int = 0, fold: int = 0, augment=None,
                  shuffle: bool = True, label_fn: LabelFn | None = None,
-                 fill_mode: str = "mirror", threads: int | None = None, **kwargs):
+                 fill_mode: str = "mirror", threads: int | None = None,
+                 device_augment: bool = False, resident: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.threads = default_workers() if threads is None else max(1, int(threads))
         self._pool: ThreadPoolExecutor | None = None
@@ -102,6 +133,15 @@ class AugmentedSequence(keras.utils.PyDataset):
         self.shuffle = bool(shuffle)
         self.label_fn = label_fn
         self.fill_mode = fill_mode
+        self.device_augment = bool(device_augment) and self.augment is not None
+        if self.device_augment and label_fn is not None and not hasattr(label_fn, "raw"):
+            raise ValueError("device augmentation needs a label_fn with raw columns "
+                             "(lensfind.data.augment.LabelTransform)")
+        self.resident = None
+        if resident and self.device_augment:
+            from keras import ops
+            self.resident = ops.convert_to_tensor(
+                with_channels(np.asarray(images[self.indices], np.float32)))
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -110,20 +150,35 @@ class AugmentedSequence(keras.utils.PyDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def order(self, epoch: int | None = None) -> np.ndarray:
-        """The indices in the order served in ``epoch`` (default: the current one)."""
+    def positions(self, epoch: int | None = None) -> np.ndarray:
+        """Positions in ``indices`` in the order served in ``epoch`` (default: the current)."""
         epoch = self.epoch if epoch is None else epoch
         if not self.shuffle:
-            return self.indices
-        return self.indices[rng_for(self.seed, "shuffle", self.fold, epoch).permutation(
-            len(self.indices))]
+            return np.arange(len(self.indices))
+        return rng_for(self.seed, "shuffle", self.fold, epoch).permutation(len(self.indices))
+
+    def order(self, epoch: int | None = None) -> np.ndarray:
+        """The indices in the order served in ``epoch`` (default: the current one)."""
+        return self.indices[self.positions(epoch)]
 
     def batch(self, i: int, epoch: int | None = None):
-        """Batch ``i`` of ``epoch``: ``(x, y)`` with ``x`` of shape (b, H, W, 1) float32."""
+        """Batch ``i`` of ``epoch``: ``(x, y)`` with ``x`` of shape (b, H, W, C) float32 (or
+        :func:`~lensfind.data.device_augment.packed_inputs` with ``device_augment``)."""
         epoch = self.epoch if epoch is None else epoch
         if not 0 <= i < len(self):
             raise IndexError(f"batch {i} out of range (0..{len(self) - 1})")
-        idx = self.order(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+        pos = self.positions(epoch)[i * self.batch_size:(i + 1) * self.batch_size]
+        idx = self.indices[pos]
+        if self.device_augment:
+            t = random_transforms(rng_for(self.seed, "augment", self.fold, epoch, i), len(idx),
+                                  self.augment, allow_shear=self.label_fn is None)
+            if self.resident is not None:
+                from keras import ops
+                x = ops.take(self.resident, ops.convert_to_tensor(pos), axis=0)
+            else:
+                x = with_channels(np.asarray(self.images[idx], dtype=np.float32))
+            y = self.label_fn.raw(idx) if self.label_fn is not None else self.targets[idx]
+            return packed_inputs(x, t.packed()), np.asarray(y)
         x = np.asarray(self.images[idx], dtype=np.float32)
         if self.augment is not None:
             rng = rng_for(self.seed, "augment", self.fold, epoch, i)

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lensfind.data.augment import PARAM_RULES, check_label_aware, transform_params
+from lensfind.data.augment import LabelTransform
 from lensfind.evaluate import regression_plots as RP
 from lensfind.evaluate.calibration import (EXPECTED_COVERAGE, coverage, error68, fit_sigma_scales,
                                            evaluate_regression, fit_recalibration, write_tables)
@@ -130,26 +130,16 @@ def compile_regression(model, *, train) -> Any:
     return model
 
 
-def label_fn(params: Mapping[str, np.ndarray], names: Sequence[str]) -> Callable:
-    """``fn(indices, transform) -> (b, n) float32`` targets after the augmentation transform.
+def label_fn(params: Mapping[str, np.ndarray], names: Sequence[str]) -> LabelTransform:
+    """The targets ``names`` after each batch's augmentation transform (host path) and their raw
+    columns (device path): a :class:`~lensfind.data.augment.LabelTransform`.
 
-    ``params`` holds full-length parameter arrays (the data set's); ``indices`` index them.
+    ``params`` holds full-length parameter arrays (the data set's).
     """
-    names = tuple(names)
-    check_label_aware(names)
-    needed = sorted({p for n in names for p in (PARAM_RULES[n].pair or (n,))})
-    missing = [p for p in needed if p not in params]
-    if missing:
-        raise ConfigError(f"augmenting targets {list(names)} needs parameter(s) {missing} in the "
-                          "data set")
-    arrays = {p: np.asarray(params[p], np.float64) for p in needed}
-
-    def fn(indices, transform):
-        sub = {p: a[indices] for p, a in arrays.items()}
-        out = transform_params(sub, names, transform)
-        return np.stack([out[n] for n in names], axis=1).astype(np.float32)
-
-    return fn
+    try:
+        return LabelTransform(params, names)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 # ------------------------------------------------------------------------------ fold results

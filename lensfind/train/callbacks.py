@@ -21,7 +21,9 @@ from typing import Any
 
 import keras
 
+from lensfind.config.train import CHECKPOINT_COST_FACTOR
 from lensfind.files import atomic_write_text
+from lensfind.train.augmented import network_of
 from lensfind.train.rundir import commit_files, pending_name
 from lensfind.zoo.sampling import seed_states
 
@@ -127,8 +129,11 @@ class FoldCheckpoint(keras.callbacks.Callback):
     With ``every_s > 0`` (``train.checkpoint_every_s``) the files are written only when at
     least ``every_s`` seconds have passed since the last write, and always after the last
     epoch (also an early stop): for short epochs on a fast GPU, where writing a large model
-    every epoch would cost much of the time. Best weights of skipped epochs are kept in memory
-    until the next write. A killed fold then resumes from the last write and repeats the
+    every epoch would cost much of the time. With ``every_s = "auto"`` the wait is
+    ``CHECKPOINT_COST_FACTOR`` times the duration of the last write (the first epoch
+    writes), so writing costs at most 1/50 of the time whatever the machine and model.
+    Best weights of skipped epochs are kept as copies on the device until the next write.
+    A killed fold then resumes from the last write and repeats the
     epochs after it -- with the same result, batches and dropout masks being pure functions
     of seed, fold, epoch and batch.
 
@@ -143,12 +148,12 @@ class FoldCheckpoint(keras.callbacks.Callback):
             epoch's weights are final and no best weights are kept).
         history: per-epoch logs so far (resumed from ``state.json``); appended to.
         extra: more JSON-able state saved with every epoch (e.g. the monitor name).
-        every_s: least seconds between two writes (0: after every epoch).
+        every_s: least seconds between two writes (0: after every epoch), or ``"auto"``.
     """
 
     def __init__(self, folder: Path, *, epochs: int, early_stopping: ResumableEarlyStopping | None,
                  history: list[dict], extra: dict | None = None,
-                 on_saved: Callable[[int], None] | None = None, every_s: float = 0.0):
+                 on_saved: Callable[[int], None] | None = None, every_s: float | str = 0.0):
         super().__init__()
         self.folder = Path(folder)
         self.epochs = epochs
@@ -156,9 +161,15 @@ class FoldCheckpoint(keras.callbacks.Callback):
         self.history = history
         self.extra = extra or {}
         self.on_saved = on_saved
-        self.every_s = float(every_s)
+        self.auto = every_s == "auto"
+        self.every_s = 0.0 if self.auto else float(every_s)
         self._last_write = time.monotonic()
+        self._write_seconds = 0.0  # how long the last write took
         self._pending_best: list | None = None  # best weights of an epoch not yet written
+
+    def _wait_s(self) -> float:
+        """Least seconds between the last write and the next."""
+        return CHECKPOINT_COST_FACTOR * self._write_seconds if self.auto else self.every_s
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -168,21 +179,21 @@ class FoldCheckpoint(keras.callbacks.Callback):
         names = []
         es = self.early_stopping
         final = bool(self.model.stop_training) or epoch + 1 >= self.epochs
-        if self.every_s > 0 and not final and \
-                time.monotonic() - self._last_write < self.every_s:
+        if not final and time.monotonic() - self._last_write < self._wait_s():
             if es is not None and es.improved:
-                self._pending_best = self.model.get_weights()
+                self._pending_best = snapshot(self.model)
             return
+        started = time.monotonic()
         if es is not None and es.improved:
-            self.model.save_weights(self.folder / pending_name(BEST_WEIGHTS))
+            network_of(self.model).save_weights(self.folder / pending_name(BEST_WEIGHTS))
             names.append(BEST_WEIGHTS)
         elif self._pending_best is not None:  # an earlier skipped epoch was the best
-            current = self.model.get_weights()
-            self.model.set_weights(self._pending_best)
+            current = snapshot(self.model)
+            restore(self.model, self._pending_best)
             try:
-                self.model.save_weights(self.folder / pending_name(BEST_WEIGHTS))
+                network_of(self.model).save_weights(self.folder / pending_name(BEST_WEIGHTS))
             finally:
-                self.model.set_weights(current)
+                restore(self.model, current)
             names.append(BEST_WEIGHTS)
         self._pending_best = None
         self.model.save(self.folder / pending_name(CHECKPOINT))
@@ -200,8 +211,20 @@ class FoldCheckpoint(keras.callbacks.Callback):
         names.append(STATE)
         commit_files(self.folder, names)
         self._last_write = time.monotonic()
+        self._write_seconds = self._last_write - started
         if self.on_saved is not None:
             self.on_saved(epoch)
+
+
+def snapshot(model: keras.Model) -> list:
+    """Copies of all of ``model``'s weights, kept where they are (on the device)."""
+    return [keras.ops.copy(v.value) for v in model.weights]
+
+
+def restore(model: keras.Model, weights: list) -> None:
+    """Assign weights taken by :func:`snapshot`."""
+    for v, w in zip(model.weights, weights):
+        v.assign(w)
 
 
 def tensorboard_callback(log_dir: Path) -> tuple[keras.callbacks.Callback | None, str]:

@@ -26,9 +26,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from lensfind.data.sequence import AugmentedSequence, EpochSetter, with_channels
+from lensfind.data.sequence import (AugmentedSequence, EpochSetter, data_on_device,
+                                    with_channels)
 from lensfind.seeds import derive_seed, set_random_seed
 from lensfind.tasks import FoldContext, Task, get_task
+from lensfind.train.augmented import for_training, network_of
 from lensfind.train.callbacks import (BEST_WEIGHTS, CHECKPOINT, STATE, EpochTimer,
                                       FoldCheckpoint, ProgressLogger, ResumableEarlyStopping,
                                       tensorboard_callback)
@@ -98,7 +100,8 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
              batch_size: int = 32, callbacks: Sequence[keras.callbacks.Callback] = (),
              progress: bool = True, label: str = "", tensorboard: bool = True,
              stream=None, precision: str = "float32", distribute: str = "none",
-             checkpoint_every_s: float = 0.0) -> FitResult:
+             checkpoint_every_s: float | str = 0.0,
+             training_model: Callable[[keras.Model], keras.Model] = network_of) -> FitResult:
     """Train on ``train_data`` (a :class:`~lensfind.data.sequence.AugmentedSequence`),
     validating on ``validation_data`` (``(x, y)`` arrays), resuming from ``folder``.
 
@@ -119,20 +122,23 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
         precision, distribute: ``train.mixed_precision`` and ``train.distribute``; the model is
             built (or resumed) and fitted inside
             :func:`~lensfind.train.distribute.training_scope` with them.
-        checkpoint_every_s: least seconds between two checkpoints (0: every epoch; see
-            :class:`~lensfind.train.callbacks.FoldCheckpoint`).
+        checkpoint_every_s: least seconds between two checkpoints (0: every epoch, or
+            ``"auto"``; see :class:`~lensfind.train.callbacks.FoldCheckpoint`).
+        training_model: turns the built or resumed model into the one ``Model.fit`` trains
+            (e.g. :func:`~lensfind.train.augmented.for_training` for device augmentation);
+            the result's ``model`` is always the network (:func:`network_of`).
     """
     with training_scope(precision, distribute, batch_size=batch_size) as plan:
         return _fit(plan, build, train_data, validation_data, folder, epochs=epochs,
                     patience=patience, monitor=monitor, mode=mode, batch_size=batch_size,
                     callbacks=callbacks, progress=progress, label=label,
                     tensorboard=tensorboard, stream=stream,
-                    checkpoint_every_s=checkpoint_every_s)
+                    checkpoint_every_s=checkpoint_every_s, training_model=training_model)
 
 
 def _fit(plan, build, train_data, validation_data, folder, *, epochs, patience, monitor, mode,
          batch_size, callbacks, progress, label, tensorboard, stream,
-         checkpoint_every_s) -> FitResult:
+         checkpoint_every_s, training_model) -> FitResult:
     """The body of :func:`fit_fold`, inside its training scope ``plan``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,6 +160,7 @@ def _fit(plan, build, train_data, validation_data, folder, *, epochs, patience, 
             (folder / stale).unlink(missing_ok=True)
         model = build()
         start, history, es_state, finished = 0, [], {}, False
+    model = training_model(model)
 
     es = None
     if patience > 0:
@@ -187,11 +194,11 @@ def _fit(plan, build, train_data, validation_data, folder, *, epochs, patience, 
 
     best_epoch = len(history) - 1
     if es is not None and (folder / BEST_WEIGHTS).is_file():
-        model.load_weights(folder / BEST_WEIGHTS)
+        network_of(model).load_weights(folder / BEST_WEIGHTS)
         best_epoch = int(es_state.get("best_epoch", best_epoch))
     stopped_early = len(history) < epochs
-    return FitResult(model=model, history=history, best_epoch=best_epoch, resumed_from=start,
-                     stopped_early=stopped_early)
+    return FitResult(model=network_of(model), history=history, best_epoch=best_epoch,
+                     resumed_from=start, stopped_early=stopped_early)
 
 
 # ------------------------------------------------------------------------------ the recipe
@@ -241,9 +248,15 @@ def fit_split(exp, task: Task, ctx: FoldContext, *, build: Callable = default_bu
     set_random_seed(derive_seed(exp.seed, "init", ctx.fold))  # no TensorFlow import under JAX
     targets, label_fn = task.train_targets(ctx)
     images = ctx.dataset.images
-    sequence = AugmentedSequence(images, targets, ctx.train, batch_size=exp.train.batch_size,
-                                 seed=exp.seed, fold=ctx.fold, augment=exp.train.augment,
-                                 shuffle=True, label_fn=label_fn, **sequence_options)
+    device = exp.train.augment_on == "device"
+    sequence = AugmentedSequence(
+        images, targets, ctx.train, batch_size=exp.train.batch_size, seed=exp.seed,
+        fold=ctx.fold, augment=exp.train.augment, shuffle=True, label_fn=label_fn,
+        device_augment=device,
+        resident=device and data_on_device(exp.train.data_on_device,
+                                           len(ctx.train) * images[0].nbytes),
+        **sequence_options)
+    labels = list(label_fn.names) if sequence.device_augment and label_fn is not None else None
     x_val = with_channels(np.asarray(images[ctx.val], dtype=np.float32))
     y_val = task.validation_targets(ctx)
     input_shape = with_channels(images[:1]).shape[1:]
@@ -255,4 +268,6 @@ def fit_split(exp, task: Task, ctx: FoldContext, *, build: Callable = default_bu
                     progress=progress,
                     label=label, tensorboard=tensorboard, stream=stream,
                     precision=exp.train.mixed_precision, distribute=exp.train.distribute,
-                    checkpoint_every_s=exp.train.checkpoint_every_s)
+                    checkpoint_every_s=exp.train.checkpoint_every_s,
+                    training_model=lambda m: for_training(m, device=sequence.device_augment,
+                                                          labels=labels))
