@@ -36,6 +36,7 @@ JAX_TESTS := tests/test_probabilistic.py tests/zoo/test_layers.py tests/zoo/test
 	tests/zoo/test_regression_heads.py 'tests/zoo/test_backbones.py::test_every_backbone_builds_and_predicts[lensflow]' \
 	tests/tasks/test_new_task.py \
 	tests/train/test_distribute.py tests/train/test_checkpoint_interval.py \
+	tests/data/test_device_augment.py tests/train/test_augmented.py \
 	tests/train/test_cv.py::test_tiny_cv_learns_and_writes_a_complete_run_directory \
 	tests/train/test_cv.py::test_saved_models_load_safely_and_reproduce_the_out_of_fold_scores \
 	tests/score/test_score_runner.py tests/score/test_score_stacks.py tests/score/test_score_shards.py \

@@ -4,13 +4,23 @@ For each backbone, both sides train the same network (``build_model`` + ``compil
 the same seed, so the same weights) on the same images:
 
 * bare Keras: ``model.fit(x_train, y_train, batch_size, validation_data=(x_val, y_val),
-  shuffle=True)`` on in-memory arrays, no augmentation, no callbacks;
+  shuffle=True)`` on in-memory arrays, no callbacks. With ``--bare-augment on`` (the default)
+  the network is wrapped in the same on-device augmentation
+  (:class:`~lensfind.train.augmented.DeviceAugmented`, transforms drawn once), so the ratio
+  measures lensfind's loop and input; ``off``: no augmentation at all (the GPU goal's bare);
 * lensfind: :func:`lensfind.train.fit.fit_split`, the recipe ``run_cv`` fits every fold with -- the
   :class:`~lensfind.data.sequence.AugmentedSequence` (a ``keras.utils.PyDataset``: per-epoch
-  reshuffle, rotation/zoom/shear/flip augmentation of every batch), the same validation arrays,
-  early stopping with best weights, a ``.keras`` checkpoint and ``state.json`` every epoch,
-  CSV and TensorBoard logs (TensorFlow backend), progress lines; under ``train.mixed_precision``
-  and ``train.distribute`` when given.
+  reshuffle, rotation/zoom/shear/flip augmentation of every batch, on the device or, with
+  ``--augment-on host``, with SciPy in the batch threads), the same validation arrays,
+  early stopping with best weights, resume checkpoints (``--checkpoint-every-s``, default the
+  ``"auto"`` policy), CSV and TensorBoard logs (TensorFlow backend), progress lines; under
+  ``train.mixed_precision`` and ``train.distribute`` when given.
+
+Before the networks, the input pipeline alone (``--pipeline``, on by default): reading the set
+from an HDF5 file like lensfind's (one block read), the host side of a training epoch (shuffle,
+slice, batch, draw the transforms: what the host does with device augmentation; one thread,
+so per core), the SciPy host augmentation per core for comparison, and the compiled on-device
+resampling's own cost per image (on whatever device the backend uses).
 
 Both run ``--epochs`` epochs; an epoch's time is taken between the ends of consecutive epochs
 (validation and, for lensfind, the checkpoint included), the first epoch (tracing and
@@ -230,7 +240,8 @@ def experiment(backbone: str, args):
     size = int(args.input_size) if size is None else size
     train = {"batch_size": args.batch_size, "epochs": args.epochs, "patience": 5,
              "learning_rate": 1e-4, "mixed_precision": args.precision,
-             "distribute": args.distribute, "checkpoint_every_s": args.checkpoint_every_s}
+             "distribute": args.distribute, "checkpoint_every_s": args.checkpoint_every_s,
+             "augment_on": args.augment_on}
     if args.jit_compile != "auto":
         train["jit_compile"] = args.jit_compile == "true"
     return Experiment().replace(
@@ -245,8 +256,11 @@ def bench_backbone(backbone: str, args, images, labels) -> dict:
 
     from types import SimpleNamespace
 
+    from lensfind.data.augment import random_transforms
+    from lensfind.data.device_augment import packed_inputs
     from lensfind.seeds import set_random_seed
     from lensfind.tasks import TASKS, FoldContext
+    from lensfind.train.augmented import wrap
     from lensfind.train.distribute import training_scope
     from lensfind.train.fit import fit_split
     from lensfind.zoo.model import build_model, compile_model, resolve_input_size
@@ -275,7 +289,13 @@ def bench_backbone(backbone: str, args, images, labels) -> dict:
         with training_scope(exp.train.mixed_precision, exp.train.distribute,
                             batch_size=b):
             model = build()
-            model.fit(x_train, y_train, batch_size=b, epochs=exp.train.epochs,
+            x = x_train
+            if args.bare_augment == "on":
+                model = wrap(model)
+                t = random_transforms(np.random.default_rng(1), len(x_train),
+                                      exp.train.augment)
+                x = packed_inputs(x_train, t.packed())
+            model.fit(x, y_train, batch_size=b, epochs=exp.train.epochs,
                       validation_data=(x_val, y_val), validation_batch_size=b, shuffle=True,
                       verbose=0, callbacks=[timer])
         return timer.epoch_seconds()
@@ -323,6 +343,8 @@ def bench_backbone(backbone: str, args, images, labels) -> dict:
     best = {"bare": [], "lensfind": [], "lensfind_steps": []}
     for k in range(args.repeats):
         for name, fn in (("bare", bare), ("lensfind", lensfind)):
+            if name not in args.sides:
+                continue
             t = fn()
             if name == "lensfind":
                 t, steps = t
@@ -334,11 +356,87 @@ def bench_backbone(backbone: str, args, images, labels) -> dict:
                       f" (without end-of-epoch checkpoint/logs: "
                       f"{n_train / best['lensfind_steps'][-1]:.1f} img/s)"
                       if name == "lensfind" else ""), file=sys.stderr, flush=True)
-    rate = {k: n_train / min(v) for k, v in best.items()}
+    rate = {k: n_train / min(v) if v else float("nan") for k, v in best.items()}
     return {"backbone": backbone, "input_size": resolve_input_size(exp.model),
             "params": params, "flops": flops, "xla_flops": xla, "rate": rate,
-            "ratio": rate["lensfind"] / rate["bare"], "n_train": n_train, "n_val": n_val,
-            "pairs": [best["bare"][i] / best["lensfind"][i] for i in range(args.repeats)]}
+            "ratio": rate["lensfind"] / rate["bare"], "n_train": n_train, "n_val": n_val}
+
+
+def _every(text: str) -> float | str:
+    return "auto" if text == "auto" else float(text)
+
+
+def _every_text(every) -> str:
+    if every == "auto":
+        return "'auto'"
+    return "epoch" if not every else f"{every:g} s"
+
+
+# --------------------------------------------------------------------------------- input
+
+def _rate(fn, n: int, repeats: int = 3) -> float:
+    """Items per second of ``fn()`` (which handles ``n`` items), best of ``repeats``."""
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return n / best
+
+
+def bench_pipeline(args, images, labels) -> list[tuple[str, str]]:
+    """Rows ``(stage, rate)`` of the input pipeline alone (see the module doc)."""
+    import h5py
+    import keras
+
+    from lensfind.config.train import AugmentConfig
+    from lensfind.data.augment import random_transforms
+    from lensfind.data.device_augment import resample
+    from lensfind.data.sequence import AugmentedSequence
+
+    n, b = len(images), args.batch_size
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as folder:
+        path = Path(folder) / "set.h5"
+        with h5py.File(path, "w") as f:  # chunked per 64 cutouts like lensfind's sets
+            f.create_dataset("images", data=images, chunks=(64,) + images.shape[1:])
+
+        def read():
+            with h5py.File(path, "r") as f:
+                f["images"][()]
+        rows.append(("read the HDF5 set (one block)", f"{_rate(read, n):,.0f} cutouts/s"))
+    augment = AugmentConfig()
+    for name, options in (("host side of an epoch: shuffle, slice, batch, draw transforms "
+                           "(device augmentation; 1 thread)", {"device_augment": True}),
+                          ("host SciPy augmentation, 1 thread (train.augment_on = 'host')", {})):
+        seq = AugmentedSequence(images, labels, batch_size=b, seed=0, augment=augment,
+                                threads=1, **options)
+
+        def epoch():
+            for i in range(len(seq)):
+                seq.batch(i)
+        rows.append((name, f"{_rate(epoch, n, 2 if options else 1):,.0f} cutouts/s per core"))
+    x = images[:b, ..., None]
+    packed = random_transforms(np.random.default_rng(0), b, augment).packed()
+    if keras.backend.backend() == "jax":
+        import jax
+        fn = jax.jit(resample)
+        device = str(jax.devices()[0].platform)
+
+        def step():
+            fn(x, packed).block_until_ready()
+    else:
+        from lensfind.train.augmented import _compiled_resample
+        fn = _compiled_resample("mirror")
+        device = "default"
+
+        def step():
+            np.asarray(fn(x, packed))
+    step()
+    per_image = 1e6 / _rate(lambda: [step() for _ in range(10)], 10 * b)
+    rows.append((f"on-device resampling, compiled ({device}; batch {b}, includes the copy to "
+                 "the device)", f"{per_image:.1f} us per image"))
+    return rows
 
 
 def main(argv=None) -> int:
@@ -364,8 +462,18 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None,
                    help="batch-making threads of lensfind's sequence (default: "
                         "$LENSFIND_DATA_WORKERS or half the cores, at most 8)")
-    p.add_argument("--checkpoint-every-s", type=float, default=0.0,
-                   help="train.checkpoint_every_s of lensfind's fit (default 0: every epoch)")
+    p.add_argument("--checkpoint-every-s", type=_every, default="auto",
+                   help="train.checkpoint_every_s of lensfind's fit: seconds or 'auto' "
+                        "(default)")
+    p.add_argument("--augment-on", default="device", choices=("device", "host"),
+                   help="train.augment_on of lensfind's fit (default %(default)s)")
+    p.add_argument("--bare-augment", default="on", choices=("on", "off"),
+                   help="bare fit with the same on-device augmentation (default) or none")
+    p.add_argument("--sides", nargs="+", default=["bare", "lensfind"],
+                   choices=("bare", "lensfind"), help="which sides to run (default both; the "
+                   "utilisation columns use lensfind's when it runs)")
+    p.add_argument("--no-pipeline", dest="pipeline", action="store_false",
+                   help="skip the input-pipeline measurements")
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="device peak for the utilisation column (default: see the module doc)")
     p.add_argument("--no-xla-flops", dest="xla_flops", action="store_false")
@@ -382,6 +490,12 @@ def main(argv=None) -> int:
     peak, peak_note = ((args.peak_tflops, "given") if args.peak_tflops
                        else default_peak_tflops(args.precision))
     images, labels = make_images(args.n, args.size)
+    if args.pipeline:
+        print(f"input pipeline: {args.n} cutouts of {args.size}x{args.size}, batch "
+              f"{args.batch_size}, backend {keras.backend.backend()}")
+        print("| stage | rate |\n|---|---|")
+        for stage, rate in bench_pipeline(args, images, labels):
+            print(f"| {stage} | {rate} |", flush=True)
     rows = []
     for backbone in args.backbones:
         rows.append(bench_backbone(backbone, args, images, labels))
@@ -391,7 +505,8 @@ def main(argv=None) -> int:
     print(f"backend {keras.backend.backend()}, {os.cpu_count()} CPUs, precision "
           f"{args.precision}, distribute {args.distribute}, regime {args.regime}, "
           f"{threads} batch thread(s), checkpoint every "
-          f"{'epoch' if not args.checkpoint_every_s else f'{args.checkpoint_every_s:g} s'}, "
+          f"{_every_text(args.checkpoint_every_s)}, augmentation on the {args.augment_on} "
+          f"(bare: {'the same' if args.bare_augment == 'on' else 'none'}), "
           f"{rows[0]['n_train']} training + {rows[0]['n_val']} validation cutouts of "
           f"{args.size}x{args.size}, batch {args.batch_size}, {args.epochs} epochs (first not "
           f"timed), best of {args.repeats}; peak {peak:g} TFLOP/s ({peak_note})")
@@ -404,7 +519,8 @@ def main(argv=None) -> int:
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
         fwd = r["flops"]["total"]
-        achieved = 3 * fwd * r["rate"]["lensfind"] / 1e12
+        side = "lensfind" if "lensfind" in args.sides else "bare"
+        achieved = 3 * fwd * r["rate"][side] / 1e12
         cells = [r["backbone"], str(r["input_size"]), f"{r['params'] / 1e6:.2f}M",
                  f"{fwd / 1e9:.3f}"]
         if xla_col:

@@ -3,9 +3,11 @@
 #
 #   bash benchmarks/gpu.sh STAGE [STAGE ...]      # from the repository root, with .whl/ carried
 #
-# Stages: info, distribute, score, train-xception, train-lensflow, train-bf16, train-batch,
-# train-fp32. Each writes its output to $OUT/<stage>.txt (OUT defaults to benchmarks/out) and
-# prints its table. JAX's persistent compilation cache (/tmp/jax-cache) lets the second side of
+# Stages: info, distribute, score, train-device, train-xception, train-lensflow, train-bf16,
+# train-batch, train-fp32. Each writes its output to $OUT/<stage>.txt (OUT defaults to
+# benchmarks/out) and prints its table. train-device is issue 12's one-call measurement: it
+# runs its parts in order while BUDGET_S (default 540) seconds last, skipping what would not
+# fit by its estimate, so one device call of 10 minutes holds it with XLA compiles counted. JAX's persistent compilation cache (/tmp/jax-cache) lets the second side of
 # a pair reuse compiled steps; compiling is in the untimed first epoch either way.
 set -uo pipefail
 OUT=${OUT:-benchmarks/out}
@@ -23,6 +25,20 @@ train() {  # bench_train.py with the thesis input sizes, 8 batch threads; epochs
         --threads 8 "$@"
 }
 
+BUDGET_S=${BUDGET_S:-540}
+N=${N:-4608}   # cutouts of one run (10 % validation); INPUT_SIZE=small for a dry run on a CPU
+part() {  # part ESTIMATE_S LABEL ARGS...: bench_train.py if ESTIMATE_S still fits the budget
+    local estimate=$1 label=$2; shift 2
+    local left=$((BUDGET_S - SECONDS))
+    if (( left < estimate )); then
+        echo "--- $label: skipped ($left s left, estimate $estimate s)"; return
+    fi
+    echo "--- $label (at $SECONDS s)"
+    timeout $((left - 5)) python3 benchmarks/bench_train.py --input-size "${INPUT_SIZE:-default}" --n "$N" \
+        --epochs 4 --repeats 1 --precision mixed_bfloat16 "$@" 2>&1 | grep -v "^I0000\|^W0000"
+    echo "--- $label done at $SECONDS s"
+}
+
 for stage in "$@"; do
     log="$OUT/$stage.txt"
     echo "=== $stage" | tee "$log"
@@ -36,6 +52,22 @@ numpy.__version__, 'scipy', scipy.__version__)" 2>&1 | tee -a "$log" ;;
         distribute)
             python3 tests/train/distribute_check.py --no-tensorflow 2>&1 | tee -a "$log" \
                 | tail -2 ;;
+        train-device)  # issue 12: device augmentation, resident data, 'auto' checkpoints
+            {
+                part 100 "lensflow b128 (bare without augmentation)" lensflow \
+                    --batch-size 128 --bare-augment off --n 36864
+                part 240 "xception b128 (bare without augmentation)" xception \
+                    --batch-size 128 --bare-augment off --no-pipeline
+                part 150 "xception b512, lensfind only" xception --batch-size 512 \
+                    --n $((9 * 1024)) --sides lensfind --no-pipeline
+                part 60 "lensflow b128, host SciPy augmentation (the old path)" lensflow \
+                    --batch-size 128 --augment-on host --sides lensfind --no-pipeline \
+                    --n 36864
+                part 150 "xception b256, lensfind only" xception --batch-size 256 \
+                    --sides lensfind --no-pipeline
+                part 200 "efficientnet_b0 b128 (bare without augmentation)" efficientnet_b0 \
+                    --batch-size 128 --bare-augment off --no-pipeline
+            } 2>&1 | tee -a "$log" ;;
         train-xception)  # bf16, resume checkpoints at most every 60 s
             train xception --batch-size 128 --precision mixed_bfloat16 \
                 --checkpoint-every-s 60 2>&1 | tee -a "$log" | grep -v "^I0000" | tail -4 ;;
