@@ -216,3 +216,24 @@ def test_runs_of_different_bands_cannot_score_together(cls_run, gri_run):
     with pytest.raises(ModelDirError, match=r"the models take different bands \(.*: \[\]; "
                        r".*: \['g', 'r', 'i'\]\)"):
         Committee([load_member(cls_run), load_member(gri_run)])
+
+
+def test_the_fits_export_of_a_multi_band_set_scores_as_it_is(tmp_path, gri_committee):
+    from lensfind.data.fits import export_fits
+    from lensfind.data.store import DataSet
+    images = np.stack([np.moveaxis(_cube(s), 0, -1) for s in range(3)])
+    dataset = DataSet(images=images, labels=np.array([1, 0, 1], np.int8), params={},
+                      kinds=np.array(["lens", "star", "lens"]),
+                      system_id=np.arange(3, dtype=np.int64),
+                      meta={"bands": list(BANDS), "pixel_scale": 0.2})
+    index = export_fits(dataset, tmp_path / "export")
+    got = read_rows(score_candidates(index, gri_committee, tmp_path / "s.csv",
+                                     options=QUIET).out)
+    assert [r["status"] for r in got] == ["ok"] * 3
+    assert [r["kind"] for r in got] == ["lens", "star", "lens"]
+    stack = read_rows(score_candidates(
+        write_list(tmp_path / "idx.csv", ["id", "index"], [[r["id"], k] for k, r in
+                                                           enumerate(got)]),
+        gri_committee, tmp_path / "h.csv", options=QUIET,
+        stack=_h5(tmp_path / "set.h5", images, BANDS)).out)
+    assert [r["p_lens"] for r in stack] == [r["p_lens"] for r in got]
