@@ -190,9 +190,11 @@ def load_cube(base_dir: Path, text: str, bands: Sequence[str]) -> np.ndarray:
             ``band_sizes``, naming the file.
     """
     path = resolve_path(base_dir, text)
+    if not path.exists():
+        raise CutoutError("missing_file", f"path = {text.strip()!r}: no such file: {path}")
     if not path.is_file():
-        raise CutoutError("missing_file" if not path.exists() else "unreadable",
-                          f"path = {text.strip()!r}: no such file: {path}")
+        raise CutoutError("unreadable", f"path = {text.strip()!r}: {path} is not a regular "
+                          "file; expected a FITS or .npy cube")
     with open(path, "rb") as fh:
         npy = fh.read(6) == b"\x93NUMPY"
     planes = _npy_cube(path, bands) if npy else _fits_cube(path, bands)

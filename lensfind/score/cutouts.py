@@ -245,11 +245,12 @@ def read_tile_list(path: str | Path, *, banded: bool = False) -> list:
     tiles = []
     for line in lines:
         text = line.split("#", 1)[0].strip()
-        band, _, text = text.rpartition("=") if banded else ("", "", text)
-        if text:
-            p = Path(text.strip()).expanduser()
+        band, sep, name = text.partition("=") if banded else ("", "", text)
+        name = name if sep else text  # a banded line without BAND= is refused by its reader
+        if name.strip():
+            p = Path(name.strip()).expanduser()
             p = p if p.is_absolute() else path.parent / p
-            tiles.append(f"{band.strip()}={p}" if banded else p)
+            tiles.append(f"{band.strip()}={p}" if sep else p)
     if not tiles:
         raise CandidateListError(f"--tile-list {path}: no tile listed; expected one FITS tile "
                                  "per line")

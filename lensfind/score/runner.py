@@ -205,7 +205,7 @@ def _model_bands(models) -> tuple[str, ...]:
 
 def _resolved_tile(spec: str | Path, banded: bool) -> str:
     """A tile (or ``BAND=TILE`` spec) with its path made absolute."""
-    band, _, path = str(spec).rpartition("=") if banded else ("", "", str(spec))
+    band, _, path = str(spec).partition("=") if banded else ("", "", str(spec))
     return f"{band}={Path(path).resolve()}" if banded else str(Path(path).resolve())
 
 

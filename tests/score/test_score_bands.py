@@ -237,3 +237,10 @@ def test_the_fits_export_of_a_multi_band_set_scores_as_it_is(tmp_path, gri_commi
         gri_committee, tmp_path / "h.csv", options=QUIET,
         stack=_h5(tmp_path / "set.h5", images, BANDS)).out)
     assert [r["p_lens"] for r in stack] == [r["p_lens"] for r in got]
+
+
+def test_a_banded_tile_list_resolves_paths_after_the_band(tmp_path):
+    from lensfind.score.cutouts import read_tile_list
+    (tmp_path / "t.txt").write_text("# g, r\ng = a.fits\nr=/abs/b=1.fits  # note\nplain.fits\n")
+    assert read_tile_list(tmp_path / "t.txt", banded=True) == [
+        f"g={tmp_path / 'a.fits'}", "r=/abs/b=1.fits", tmp_path / "plain.fits"]
