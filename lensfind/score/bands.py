@@ -36,22 +36,16 @@ import numpy as np
 from lensfind.score.reader import (
     CandidateListError,
     CutoutError,
+    band_column,
     conform,
     read_image,
     resolve_path,
 )
 
-#: the column of band ``b``'s cutout file in a list with one file per band
-BAND_COLUMN = "path_{band}"
 #: header cards naming the band of a 2-D image HDU, in order of preference
 BAND_CARDS = ("BAND", "FILTER")
 #: bands whose tiles' pixel scales differ by more than this fraction refuse the run
 PIXEL_SCALE_SLACK = 0.01
-
-
-def band_column(band: str) -> str:
-    """The list column of ``band``'s cutout files, e.g. ``path_g``."""
-    return BAND_COLUMN.format(band=band)
 
 
 def _names(bands: Sequence[str]) -> str:

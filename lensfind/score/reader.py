@@ -64,6 +64,9 @@ STATUSES: dict[str, str] = {
     "error": "an unexpected error while reading this row (the reason has the details)",
 }
 
+#: the column of band ``b``'s cutout file in a multi-band list with one file per band
+BAND_COLUMN = "path_{band}"
+
 #: files larger than this are opened memory-mapped (header first) instead of read whole
 _READ_WHOLE_LIMIT = 16 * 2**20
 
@@ -376,8 +379,12 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
         band_cols=band_cols)
 
 
+def band_column(band: str) -> str:
+    """The list column of ``band``'s cutout files, e.g. ``path_g`` (:mod:`.bands`)."""
+    return BAND_COLUMN.format(band=band)
+
+
 def _band_names(bands: Sequence[str]) -> list[str]:
-    from lensfind.score.bands import band_column
     return [band_column(b) for b in bands]
 
 
