@@ -79,6 +79,10 @@ The list (CSV, or a FITS/ECSV table) needs an id column and, per cutout source:
                      multi-extension FITS;
   --image / --tile-list  ra, dec: cut from the survey tile (FITS, celestial WCS) that holds
                      the position.
+Models of several bands (e.g. g, r, i) take every band of a row: a cube per row in path (FITS
+C x H x W with a BANDS card, or one image HDU per band), one column per band (path_g, path_r,
+path_i), --image BAND=TILE.fits for each band (each cut with its own WCS), or an HDF5 stack
+N x H x W x C of the models' bands.
 grade is optional and every other column is copied to the output. --out's suffix chooses the
 format: .csv, .fits, .ecsv or .parquet (pip install 'lensfind[parquet]'). Bad rows (missing
 or broken files, NaN pixels, wrong sizes, repeated ids, indices past the end of the stack,
@@ -95,6 +99,8 @@ examples:
       --out scores/examples.csv --mc-samples 10
   lensfind score catalogue.fits --stack cutouts.h5:images --model RUN --out scores.parquet
   lensfind score radec.ecsv --tile-list tiles.txt --model RUN --out scores.fits --shard 2/8
+  lensfind score radec.csv --image g=tile_g.fits --image r=tile_r.fits --image i=tile_i.fits \
+      --model runs/hsc/RUN --out scores.csv
 """
 
 
@@ -111,11 +117,14 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", metavar="STACK",
                    help="read the cutouts from this HDF5 (FILE.h5[:DATASET]) or FITS stack at "
                         "the rows' index column")
-    p.add_argument("--image", dest="images", action="append", default=[], metavar="TILE.fits",
+    p.add_argument("--image", dest="images", action="append", default=[],
+                   metavar="[BAND=]TILE.fits",
                    help="cut the cutouts from this FITS tile (celestial WCS) at ra, dec; "
-                        "repeat for several tiles")
+                        "repeat for several tiles; BAND=TILE.fits for each band of a "
+                        "multi-band model")
     p.add_argument("--tile-list", metavar="TILES.txt",
-                   help="a text file of FITS tiles, one per line (with or instead of --image)")
+                   help="a text file of FITS tiles, one per line (with or instead of --image; "
+                        "BAND=TILE.fits lines for a multi-band model)")
     p.add_argument("--index-column", default="index",
                    help="name of the stack-index column (default index)")
     p.add_argument("--shard", default=None, metavar="K/N",

@@ -49,6 +49,8 @@ class Member:
         targets: regression parameter names (empty for classifiers).
         models: one Keras model per fold.
         files: ``[(relative path, size, mtime_ns)]`` of the model files (resume fingerprint).
+        bands: the band names of the model's input channels, in order (``simulation.bands``;
+            ``()``: one band).
     """
 
     label: str
@@ -58,6 +60,7 @@ class Member:
     targets: tuple[str, ...]
     models: list[Any]
     files: list[tuple[str, int, int]]
+    bands: tuple[str, ...] = ()
 
 
 def _label(text: str) -> str:
@@ -99,18 +102,35 @@ def load_member(run_dir: str | Path) -> Member:
     for path in sorted(run_dir.glob("fold_*/model.keras")):
         st = path.stat()
         files.append((str(path.relative_to(run_dir)), st.st_size, st.st_mtime_ns))
-    bands = list(exp.simulation.band_names)
-    if bands:
-        raise ModelDirError(f"--model {run_dir}: the model's bands {bands} differ from the "
-                            "data's [] (scoring reads single-band cutouts; multi-band candidate "
-                            "lists are not supported yet)")
+    bands = tuple(exp.simulation.band_names)
+    channels = max(len(bands), 1)
     for k, model in enumerate(models):
         shape = tuple(model.input_shape)
-        if len(shape) != 4 or shape[-1] != 1:
+        if len(shape) != 4 or shape[-1] != channels:
             raise ModelDirError(f"--model {run_dir}: fold model {k} takes input {shape}; "
-                                "expected (None, H, W, 1) single-band cutouts")
+                                f"expected (None, H, W, {channels}) for the run's bands "
+                                f"{list(bands)}")
     return Member(label=_label(exp.experiment.name), run_dir=run_dir, task=task, head=head,
-                  targets=targets, models=models, files=files)
+                  targets=targets, models=models, files=files, bands=bands)
+
+
+def run_bands(run_dir: str | Path) -> tuple[str, ...] | None:
+    """The bands a run's models take (``()``: one band), read from its experiment file only,
+    so a list can be checked against them before any model is loaded; None for a directory
+    that is not a readable run (:func:`load_member` refuses it, after the list's checks)."""
+    try:
+        return tuple(RunDir(Path(run_dir)).experiment().simulation.band_names)
+    except Exception:
+        return None
+
+
+def common_bands(bands: Sequence[tuple[str, ...]], run_dirs: Sequence[Path]) -> tuple[str, ...]:
+    """The one band list of all members; refuses runs that take different bands."""
+    if len(set(bands)) > 1:
+        listing = "; ".join(f"{d}: {list(b)}" for d, b in zip(run_dirs, bands))
+        raise ModelDirError(f"the models take different bands ({listing}); expected the same "
+                            "bands, in the same order, for all --model runs")
+    return bands[0] if bands else ()
 
 
 class Committee:
@@ -158,6 +178,8 @@ class Committee:
             raise ModelDirError(f"the models take cutouts of any size {size}; expected a fixed "
                                 "input size")
         self.shape: tuple[int, int] = (int(size[0]), int(size[1]))
+        self.bands = common_bands([m.bands for m in self.members],
+                                  [m.run_dir for m in self.members])
         self.configure(mc_samples=mc_samples, batch_size=batch_size, seed=seed)
 
     def configure(self, *, mc_samples: int, batch_size: int, seed: int) -> None:
@@ -201,7 +223,8 @@ class Committee:
                 for m, sc in zip(self.members, self.scales)]
 
     def predict(self, images: np.ndarray, *, chunk: int = 0) -> dict[str, np.ndarray]:
-        """Score columns (see :meth:`columns`) for ``images`` float32 ``(n, H, W)``."""
+        """Score columns (see :meth:`columns`) for ``images`` float32 ``(n, H, W)``, or
+        ``(n, H, W, C)`` for models of C bands."""
         result: dict[str, np.ndarray] = {}
         by_task: dict[str, list[np.ndarray]] = {}
         for i, (m, samplers) in enumerate(zip(self.members, self._samplers)):

@@ -90,6 +90,12 @@ class SurveyImage:
         st = self.path.stat()
         return {"path": str(self.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
+    @property
+    def pixel_scale(self) -> float:
+        """Mean pixel side in arcsec, from the WCS."""
+        from astropy.wcs.utils import proj_plane_pixel_scales
+        return float(np.mean(proj_plane_pixel_scales(self.wcs)) * 3600.0)
+
     def fits(self, x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """Whether a ``shape`` cutout centred on 0-based pixels ``(x, y)`` lies wholly inside."""
         ny, nx = self.shape
@@ -225,8 +231,11 @@ class SurveyTiles:
         return self.tiles[k].cut(x, y, shape)
 
 
-def read_tile_list(path: str | Path) -> list[Path]:
-    """Tile paths from a text file, one per line (relative to its folder; ``#`` comments)."""
+def read_tile_list(path: str | Path, *, banded: bool = False) -> list:
+    """Tile paths from a text file, one per line (relative to its folder; ``#`` comments).
+
+    Returns Paths; with ``banded`` (multi-band models, lines ``BAND=PATH``) the text
+    ``BAND=<resolved path>`` of each line."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -236,9 +245,12 @@ def read_tile_list(path: str | Path) -> list[Path]:
     tiles = []
     for line in lines:
         text = line.split("#", 1)[0].strip()
-        if text:
-            p = Path(text).expanduser()
-            tiles.append(p if p.is_absolute() else path.parent / p)
+        band, sep, name = text.partition("=") if banded else ("", "", text)
+        name = name if sep else text  # a banded line without BAND= is refused by its reader
+        if name.strip():
+            p = Path(name.strip()).expanduser()
+            p = p if p.is_absolute() else path.parent / p
+            tiles.append(f"{band.strip()}={p}" if sep else p)
     if not tiles:
         raise CandidateListError(f"--tile-list {path}: no tile listed; expected one FITS tile "
                                  "per line")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lensfind.score.read_pool import ProcessReader, RowResult
-from lensfind.score.reader import CandidateList, CutoutError, Row, conform, row_problem
+from lensfind.score.reader import CandidateList, CutoutError, Row, row_problem
 
 
 class CutoutLoader:
@@ -69,7 +69,7 @@ class CutoutLoader:
                     for k, r in enumerate(results)]
         for (k, _), image in zip(todo, images):
             try:
-                picture, note = conform(image, self.source.shape, tolerance=self.source.tolerance)
+                picture, note = self.source.conform(image)
                 results[k] = (picture, "ok", note)
             except CutoutError as err:
                 results[k] = (None, err.status, err.reason)

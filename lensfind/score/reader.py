@@ -9,6 +9,8 @@ matched case-insensitively):
 * ``path`` (required unless cutouts are cut from a survey image): the cutout file, relative to
   the CSV's folder (absolute paths are accepted). FITS (plain or gzipped; the first HDU that
   holds an image) or NumPy ``.npy`` (read with ``allow_pickle=False``).
+  For models of several bands, a cube per row, or instead one column per band
+  (``path_g``, ``path_r``, ...): :mod:`lensfind.score.bands`.
 * ``ra``, ``dec`` (optional; required with survey tiles): decimal degrees.
 * ``index`` (required with a stack; ``--index-column``): the row's 0-based position in the
   stack (:mod:`lensfind.score.stacks`).
@@ -57,8 +59,13 @@ STATUSES: dict[str, str] = {
     "off_image": "the cutout does not lie wholly inside any survey tile",
     "bad_index": "the stack index is not a whole number >= 0 (stack mode)",
     "index_out_of_range": "the stack index is past the end of the stack",
+    "wrong_bands": "the cube's bands (count or names) differ from the models' bands",
+    "band_sizes": "the bands of a multi-band cutout differ in size",
     "error": "an unexpected error while reading this row (the reason has the details)",
 }
+
+#: the column of band ``b``'s cutout file in a multi-band list with one file per band
+BAND_COLUMN = "path_{band}"
 
 #: files larger than this are opened memory-mapped (header first) instead of read whole
 _READ_WHOLE_LIMIT = 16 * 2**20
@@ -103,6 +110,8 @@ class CandidateList:
         duplicates: row index -> index of the row where that id first appeared (repeats only).
         table: the cells of a table list (FITS, ECSV), held in memory; None for a CSV list,
             which is streamed.
+        band_cols: band -> position of its ``path_<band>`` column, when a multi-band list
+            names one file per band (:mod:`lensfind.score.bands`); None otherwise.
     """
 
     path: Path
@@ -118,6 +127,7 @@ class CandidateList:
     first_lines: dict[int, int]
     index_col: int | None = None
     table: list[tuple[str, ...]] | None = None
+    band_cols: dict[str, int] | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -283,12 +293,14 @@ def list_format(path: Path) -> str:
 
 def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str = "path",
                     need_path: bool = True, need_radec: bool = False,
-                    index_column: str | None = None) -> CandidateList:
+                    index_column: str | None = None,
+                    bands: Sequence[str] = ()) -> CandidateList:
     """Check a candidate list once: encoding, header, columns, row count, repeats.
 
     A CSV list is streamed: memory is 8 bytes per row (a hash of each id); repeated ids are then
     confirmed exactly. A table list (:data:`LIST_FORMATS`) is held as text. ``index_column``:
-    required column of stack indices (stack mode).
+    required column of stack indices (stack mode). ``bands``: the models' bands; a list of
+    files with a ``path_<band>`` column for every band needs no ``path`` column.
 
     Raises:
         CandidateListError: missing or unreadable file, empty file, undecodable bytes, invalid
@@ -298,9 +310,11 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
     if not path.is_file():
         raise CandidateListError(f"{path}: no such candidate list (expected a CSV, FITS or ECSV "
                                  f"table with columns {id_column},{path_column},...)")
-    required = [id_column] + ([path_column] if need_path else []) \
-        + (["ra", "dec"] if need_radec else []) + ([index_column] if index_column else [])
     header_line, table = LIST_FORMATS[list_format(path)](path)
+    band_cols = _band_columns(header_line or [], bands) if need_path else None
+    path_needed = need_path and band_cols is None
+    required = [id_column] + ([path_column] if path_needed else []) \
+        + (["ra", "dec"] if need_radec else []) + ([index_column] if index_column else [])
     if not header_line or all(not c.strip() for c in header_line):
         raise CandidateListError(f"{path}: the file is empty; expected a header line with the "
                                  f"columns {','.join(required)} and one row per candidate")
@@ -316,7 +330,9 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
             f"{path}, line 1: missing required column(s) {', '.join(missing)}; found "
             f"{', '.join(repr(c) if not c.isprintable() else c for c in columns)}; "
             f"expected at least {', '.join(required)}"
-            + ("" if need_path else " (cutouts come from a stack or survey tiles)"))
+            + ("" if need_path else " (cutouts come from a stack or survey tiles)")
+            + (f", or one file column per band ({', '.join(_band_names(bands))}) for the "
+               "models' bands" if bands and path_needed else ""))
     id_col = _find_column(columns, id_column)
     assert id_col is not None
 
@@ -359,7 +375,26 @@ def scan_candidates(path: str | Path, *, id_column: str = "id", path_column: str
         path_col=_find_column(columns, path_column),
         ra_col=_find_column(columns, "ra"), dec_col=_find_column(columns, "dec"),
         grade_col=_find_column(columns, "grade"), duplicates=duplicates, first_lines=first_lines,
-        index_col=_find_column(columns, index_column) if index_column else None, table=table)
+        index_col=_find_column(columns, index_column) if index_column else None, table=table,
+        band_cols=band_cols)
+
+
+def band_column(band: str) -> str:
+    """The list column of ``band``'s cutout files, e.g. ``path_g`` (:mod:`.bands`)."""
+    return BAND_COLUMN.format(band=band)
+
+
+def _band_names(bands: Sequence[str]) -> list[str]:
+    return [band_column(b) for b in bands]
+
+
+def _band_columns(header: Sequence[str], bands: Sequence[str]) -> dict[str, int] | None:
+    """Band -> column of its files, when the header has a ``path_<band>`` column for every band."""
+    if not bands:
+        return None
+    columns = [c.strip() for c in header]
+    found = {b: _find_column(columns, name) for b, name in zip(bands, _band_names(bands))}
+    return None if None in found.values() else found  # type: ignore[return-value]
 
 
 def row_problem(cands: CandidateList, row: Row) -> CutoutError | None:

@@ -9,8 +9,8 @@ thesis ("Predictions on 92 candidates reported in LensFlow paper"). One model co
 ``<out>.grades.md``; statistics are accumulated while streaming (no row is held).
 
 Top-N grid: the N best-ranked cutouts, each titled with its rank, id, ``p_lens +- std`` and
-grade, displayed with lensfind's one asinh stretch (sky black, see
-:func:`lensfind.display.asinh_stretch`): ``<out>.top.png``.
+grade, displayed with lensfind's one asinh stretch (sky black; three bands as a Lupton RGB
+composite, see :func:`lensfind.display.show`): ``<out>.top.png``.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfind.display import asinh_stretch
+from lensfind.display import show
 from lensfind.files import atomic_write_text, csv_table, markdown_table
 from lensfind.score.rows import ScoreRow
 
@@ -130,7 +130,7 @@ def plot_top(top: Sequence[tuple[int, ScoreRow]], image: Callable[[ScoreRow], np
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (picture, title) in zip(axes.ravel(), panels):
-        ax.imshow(asinh_stretch(picture), origin="lower", cmap="gray", vmin=0, vmax=1,
+        ax.imshow(show(picture), origin="lower", cmap="gray", vmin=0, vmax=1,
                   interpolation="nearest")
         ax.set_title(title, fontsize=8)
     fig.suptitle(f"Top {len(panels)} candidates by lens probability (mean ± std over models "

@@ -21,7 +21,9 @@ How a run proceeds (:func:`score_candidates`):
    (:mod:`lensfind.score.ranking`, :mod:`lensfind.score.report`).
 
 Cutouts come from the list's files, a stack (``stack``) or survey tiles (``image``,
-``tile_list``): :mod:`lensfind.score.sources`. ``OUT``'s suffix chooses its format
+``tile_list``): :mod:`lensfind.score.sources`; for models of several bands, every band of each
+row (:mod:`lensfind.score.bands`), the list and source checked against the models' bands
+before any model is loaded. ``OUT``'s suffix chooses its format
 (:mod:`lensfind.score.outputs`); ``OUT.lock`` keeps a second run off the same output
 (:mod:`lensfind.score.lock`); ``shard = "K/N"`` scores one part of the list, merged by
 :func:`merge_scores` (:mod:`lensfind.score.shards`).
@@ -47,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lensfind.score.committee import Committee, load_member
+from lensfind.score.committee import Committee, common_bands, load_member, run_bands
 from lensfind.score.journal import Journal, run_fingerprint
 from lensfind.score.lock import output_lock
 from lensfind.score.outputs import check_output
@@ -192,12 +194,27 @@ def _open_committee(models, options: ScoreOptions):
                      recalibrate=options.recalibrate)
 
 
+def _model_bands(models) -> tuple[str, ...]:
+    """The bands the models take, from their experiment files (no model is loaded)."""
+    if isinstance(models, Committee):
+        return models.bands
+    dirs = [Path(models)] if isinstance(models, (str, os.PathLike)) else [Path(p) for p in models]
+    known = [(d, b) for d in dirs if (b := run_bands(d)) is not None]
+    return common_bands([b for _, b in known], [d for d, _ in known])
+
+
+def _resolved_tile(spec: str | Path, banded: bool) -> str:
+    """A tile (or ``BAND=TILE`` spec) with its path made absolute."""
+    band, _, path = str(spec).partition("=") if banded else ("", "", str(spec))
+    return f"{band}={Path(path).resolve()}" if banded else str(Path(path).resolve())
+
+
 def _scan(candidates: str | Path, id_column: str, path_column: str, index_column: str, *,
-          stack: bool, tiles: bool) -> CandidateList:
+          stack: bool, tiles: bool, bands: tuple[str, ...] | list[str]) -> CandidateList:
     """The list, checked for the columns its cutout source needs (path, index, or ra/dec)."""
     return scan_candidates(candidates, id_column=id_column, path_column=path_column,
                            need_path=not stack and not tiles, need_radec=tiles,
-                           index_column=index_column if stack else None)
+                           index_column=index_column if stack else None, bands=bands)
 
 
 def score_candidates(candidates: str | Path, models, out: str | Path, *,
@@ -216,7 +233,8 @@ def score_candidates(candidates: str | Path, models, out: str | Path, *,
         out: the scores file to write (its folder is created); ``.csv``, ``.fits``, ``.ecsv``
             or ``.parquet``.
         image: survey tiles (one FITS file or a list) with a celestial WCS: cut the cutouts at
-            the rows' ``ra``/``dec`` instead of reading ``path`` files.
+            the rows' ``ra``/``dec`` instead of reading ``path`` files; for models of several
+            bands, ``BAND=TILE`` for each (:mod:`lensfind.score.bands`).
         stack: an HDF5 or FITS stack of cutouts (``FILE.h5:DATASET`` names a dataset): read
             row ``i``'s cutout at its ``index`` cell (:mod:`lensfind.score.stacks`).
         tile_list: a text file of survey tiles, one per line (added to ``image``).
@@ -245,13 +263,15 @@ def score_candidates(candidates: str | Path, models, out: str | Path, *,
     if out.exists() and out.resolve() in {p.resolve() for p in inputs if p.exists()}:
         raise CandidateListError(f"--out {out} is an input file; expected a new file name for "
                                  "the scores")
+    bands = _model_bands(models)
     cands = _scan(candidates, options.id_column, options.path_column, options.index_column,
-                  stack=stack is not None, tiles=bool(tiles) or tile_list is not None)
+                  stack=stack is not None, tiles=bool(tiles) or tile_list is not None,
+                  bands=bands)
     part = options.part
     target = part.path(out) if part is not None else out
     with output_lock(target, say):
         source = open_source(cands, options.tolerance, stack=stack, tiles=tiles,
-                             tile_list=tile_list, say=say)
+                             tile_list=tile_list, bands=bands, say=say)
         try:
             committee = _open_committee(models, options)
             source.fit(committee.shape)
@@ -267,11 +287,11 @@ def _setup(cands: CandidateList, stack, tiles: list[Path], tile_list, options: S
     """What a merge of this run's shards needs to open its list and source again."""
     return {"candidates": str(cands.path.resolve()),
             "stack": stack and str(Path(stack).resolve()),
-            "tiles": [str(p.resolve()) for p in tiles],
+            "tiles": [_resolved_tile(p, bool(committee.bands)) for p in tiles],
             "tile_list": tile_list and str(Path(tile_list).resolve()),
             "id_column": options.id_column, "path_column": options.path_column,
             "index_column": options.index_column, "tolerance": options.tolerance,
-            "shape": list(committee.shape),
+            "shape": list(committee.shape), "bands": list(committee.bands),
             "labels": [m.label for m in committee.classifiers]}
 
 
@@ -290,11 +310,13 @@ def merge_scores(out: str | Path, *, top: int = 16,
     check_output(out)
 
     def open_run(setup):
+        bands = setup.get("bands", [])
         cands = _scan(setup["candidates"], setup["id_column"], setup["path_column"],
                       setup["index_column"], stack=bool(setup["stack"]),
-                      tiles=bool(setup["tiles"]) or setup["tile_list"] is not None)
+                      tiles=bool(setup["tiles"]) or setup["tile_list"] is not None, bands=bands)
         source = open_source(cands, setup["tolerance"], stack=setup["stack"],
-                             tiles=setup["tiles"], tile_list=setup["tile_list"], say=say)
+                             tiles=setup["tiles"], tile_list=setup["tile_list"], bands=bands,
+                             say=say)
         try:
             source.fit(setup["shape"])
         except Exception:

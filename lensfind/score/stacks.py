@@ -5,11 +5,15 @@
 
 * HDF5 (``.h5``, ``.hdf5``): a dataset ``N x H x W`` -- ``STACK.h5:NAME`` names it; without a
   name, ``images`` (lensfind's own simulated sets, :mod:`lensfind.data.store`) or else the only
-  3-D dataset in the file. Read through h5py, a chunk's indices at once.
+  3-D dataset in the file. Read through h5py, a chunk's indices at once. For models of several
+  bands, an ``N x H x W x C`` dataset whose file attribute ``bands`` (JSON, as
+  :mod:`lensfind.data.store` writes it) must equal the models' bands; a file without it must
+  have C = the models' band count, in their order.
 * FITS (``.fits``, ``.fit``, ``.fits.gz``, ``.fz``): the first HDU holding a cube
   ``N x H x W`` (memory-mapped, ``BSCALE``/``BZERO``/``BLANK`` applied per cutout); in a file
   without a cube, every HDU holding a 2-D image, in file order (a multi-extension FITS: index
   ``k`` is the ``k``-th image HDU; images of other sizes are cropped, padded or refused per row).
+  Single-band models only.
 
 A stack whose cutout size no crop or pad can fix (see :func:`~lensfind.score.reader.conform`)
 refuses the run before any scoring; per row, an index that is not a whole number gets
@@ -17,9 +21,10 @@ refuses the run before any scoring; per row, an index that is not a whole number
 """
 from __future__ import annotations
 
+import json
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,31 +83,48 @@ def _read_runs(data, indices: np.ndarray, convert: Callable[[np.ndarray], np.nda
 
 
 class Hdf5Stack(Stack):
-    """An ``N x H x W`` HDF5 dataset."""
+    """An ``N x H x W`` HDF5 dataset, or ``N x H x W x C`` for models of several bands."""
 
-    def __init__(self, path: Path, dataset: str | None):
+    def __init__(self, path: Path, dataset: str | None, bands: Sequence[str] = ()):
         import h5py
         try:
             self._file = h5py.File(path, "r")
         except OSError as err:
             raise CandidateListError(f"--stack {path}: not a readable HDF5 file ({err})") \
                 from None
+        ndim = 4 if bands else 3
+        layout = f"N x H x W x {len(bands)}" if bands else "N x H x W"
         cubes: list[str] = []
         self._file.visititems(lambda name, obj: cubes.append(name)
-                              if isinstance(obj, h5py.Dataset) and obj.ndim == 3 else None)
+                              if isinstance(obj, h5py.Dataset) and obj.ndim == ndim else None)
         name = dataset or (DEFAULT_DATASET if DEFAULT_DATASET in cubes else
                            cubes[0] if len(cubes) == 1 else None)
         if name not in cubes:
             self._file.close()
-            what = f"dataset {dataset!r} is not a 3-D dataset" if dataset else \
-                "no dataset was named and there is no single 3-D one"
+            what = f"dataset {dataset!r} is not a {ndim}-D dataset" if dataset else \
+                f"no dataset was named and there is no single {ndim}-D one"
             raise CandidateListError(
-                f"--stack {path}: {what}; found 3-D datasets {', '.join(cubes) or '(none)'}; "
-                f"expected an N x H x W dataset, named as {path.name}:NAME")
+                f"--stack {path}: {what}; found {ndim}-D datasets {', '.join(cubes) or '(none)'}"
+                f"; expected an {layout} dataset, named as {path.name}:NAME")
         self.data = self._file[name]
+        if bands:
+            self._check_bands(path, list(bands))
         self.n = int(self.data.shape[0])
         self.shape = (int(self.data.shape[1]), int(self.data.shape[2]))
         self.label = f"{path}:{name}"
+
+    def _check_bands(self, path: Path, bands: list[str]) -> None:
+        """Refuse a set whose ``bands`` attribute or channel count differs from ``bands``."""
+        text = self._file.attrs.get("bands")
+        have = json.loads(text) if text is not None else None
+        channels = int(self.data.shape[-1])
+        if (have is not None and have != bands) or channels != len(bands):
+            self._file.close()
+            found = f"bands {have}" if have is not None else "no bands attribute"
+            raise CandidateListError(
+                f"--stack {path}: the stack's {found} ({channels} channels) differ from the "
+                f"models' bands {bands}; expected an N x H x W x {len(bands)} set of the "
+                "models' bands in their order")
 
     def read(self, indices: np.ndarray) -> list[np.ndarray]:
         return _read_runs(self.data, indices, lambda a: a.astype(np.float32, copy=False))
@@ -129,8 +151,12 @@ def _scaling(header, dtype) -> Callable[[np.ndarray], np.ndarray]:
 class FitsStack(Stack):
     """A FITS cube ``N x H x W`` (first HDU with 3-D data), else a multi-extension FITS."""
 
-    def __init__(self, path: Path, part: str | None):
+    def __init__(self, path: Path, part: str | None, bands: Sequence[str] = ()):
         from astropy.io import fits
+        if bands:
+            raise CandidateListError(f"--stack {path}: the models take the bands {list(bands)};"
+                                     " a multi-band stack must be an HDF5 N x H x W x C set "
+                                     "(FITS stacks hold single-band cutouts)")
         if part is not None:
             raise CandidateListError(f"--stack {path}:{part}: a FITS stack takes no :NAME; "
                                      "expected the file alone")
@@ -176,8 +202,8 @@ class FitsStack(Stack):
         self._hdul.close()
 
 
-#: stack suffix -> opener ``(path, part after ':' or None) -> Stack``
-STACK_FORMATS: dict[str, Callable[[Path, str | None], Stack]] = {
+#: stack suffix -> opener ``(path, part after ':' or None, the models' bands) -> Stack``
+STACK_FORMATS: dict[str, Callable[[Path, str | None, Sequence[str]], Stack]] = {
     ".h5": Hdf5Stack,
     ".hdf5": Hdf5Stack,
     ".fits": FitsStack,
@@ -196,11 +222,11 @@ def split_spec(spec: str | Path) -> tuple[Path, str | None]:
     return Path(head), part or None
 
 
-def open_stack(spec: str | Path) -> Stack:
-    """Open a stack (``STACK`` or ``STACK.h5:NAME``).
+def open_stack(spec: str | Path, bands: Sequence[str] = ()) -> Stack:
+    """Open a stack (``STACK`` or ``STACK.h5:NAME``) for models of ``bands`` (``()``: one).
 
     Raises:
-        CandidateListError: missing file, unknown suffix, or no stack inside.
+        CandidateListError: missing file, unknown suffix, no stack inside, or other bands.
     """
     path, part = split_spec(spec)
     name = path.name.lower()
@@ -213,7 +239,7 @@ def open_stack(spec: str | Path) -> Stack:
         raise CandidateListError(f"--stack {path}: no such file; expected an HDF5 or FITS stack")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return STACK_FORMATS[suffix](path, part)
+        return STACK_FORMATS[suffix](path, part, bands)
 
 
 def check_shape(stack: Stack, shape: tuple[int, int], tolerance: float) -> None:

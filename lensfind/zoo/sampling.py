@@ -176,7 +176,7 @@ class DropoutSampler:
             yield batch, m
 
     def sample(self, images: np.ndarray, key: Sequence[int] = ()) -> np.ndarray:
-        """Outputs ``(passes, n, k)`` float64 for ``images`` ``(n, H, W)`` or ``(n, H, W, 1)``.
+        """Outputs ``(passes, n, k)`` float64 for ``images`` ``(n, H, W)`` or ``(n, H, W, C)``.
 
         ``key``: integers that, with the seed, fix the dropout masks of this call.
         """
@@ -185,7 +185,7 @@ class DropoutSampler:
             x = x[..., None]
         if x.ndim != 4 or len(x) == 0:
             raise ValueError(f"images of shape {np.shape(images)} are invalid: expected "
-                             "(N > 0, H, W) or (N, H, W, 1)")
+                             "(N > 0, H, W) or (N, H, W, C)")
         x = np.ascontiguousarray(x)
         if not self._split_checked:
             self._split_checked = True

@@ -12,8 +12,9 @@ SIZE = 40  # cutout side of the test models (lensflow accepts >= 36)
 
 def make_run(root: Path, name: str = "cls", *, task: str = "classify", folds: int = 2,
              size: int = SIZE, head: str = "classifier", dropout: float = 0.3,
-             seed: int = 0) -> Path:
-    """A real lensfind run directory with ``folds`` untrained lensflow fold models."""
+             seed: int = 0, bands: tuple[str, ...] = ()) -> Path:
+    """A real lensfind run directory with ``folds`` untrained lensflow fold models (of
+    ``bands``' channels, recorded in ``simulation.bands``; ``()``: one band)."""
     import keras
 
     from lensfind.config import Experiment
@@ -26,13 +27,14 @@ def make_run(root: Path, name: str = "cls", *, task: str = "classify", folds: in
     if task == "regress":
         model_table["targets"] = ["theta_e", "e1"]
     exp = Experiment().replace(experiment={"name": name, "task": task, "seed": seed},
-                               model=model_table, train={"folds": max(folds, 2)})
+                               model=model_table, train={"folds": max(folds, 2)},
+                               simulation={"bands": [{"name": b} for b in bands]})
     run = RunDir.create(root / name / "run1", exp)
     for k in range(folds):
         keras.utils.set_random_seed(seed + k)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = build_model(config=exp.model, input_shape=(size, size, 1))
+            model = build_model(config=exp.model, input_shape=(size, size, max(len(bands), 1)))
         if task == "regress":
             from lensfind.zoo.regression_heads import set_target_scaling
             set_target_scaling(model, [1.0, 0.0], [0.3, 0.1])

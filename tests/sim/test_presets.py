@@ -38,3 +38,22 @@ def test_settings_in_the_file_win_and_unknown_presets_are_refused():
     assert sim.size == 32 and sim.pixel_scale == 0.168
     with pytest.raises(ConfigError, match=r"f.toml: .*simulation.preset 'sdss'.*des, euclid_vis"):
         experiment_from_dict({"simulation": {"preset": "sdss"}}, source="f.toml")
+
+
+@pytest.mark.parametrize("name", ["euclid_vis", "hsc", "lsst", "des"])
+def test_coadd_presets_have_no_cosmic_rays_and_the_files_artifacts_still_win(name):
+    sim = experiment_from_dict({"simulation": {"preset": name}}).simulation
+    assert sim.artifacts.cosmic_rays == 0.0
+    assert sim.artifacts.hot_pixels == SimConfig().artifacts.hot_pixels  # kept: not rejected
+    own = experiment_from_dict({"simulation": {"preset": name, "artifacts": {
+        "hot_pixels": 3.0}}}).simulation
+    assert (own.artifacts.cosmic_rays, own.artifacts.hot_pixels) == (0.0, 3.0)
+    again = experiment_from_dict({"simulation": {"preset": name, "artifacts": {
+        "cosmic_rays": 0.2}}}).simulation
+    assert again.artifacts.cosmic_rays == 0.2
+    assert PRESETS[name]["artifacts"]["cosmic_rays"] == 0.0  # the table is not changed by loads
+
+
+def test_the_hst_preset_keeps_the_default_cosmic_rays():
+    sim = experiment_from_dict({"simulation": {"preset": "hst"}}).simulation
+    assert sim.artifacts == SimConfig().artifacts

@@ -1,15 +1,14 @@
 """experiments/cv-lensflow-gri.toml: 3-band (g, r, i) lens finding runs end to end (its [small]
-table, shrunk further to CI time), the models take 3 channels and scoring refuses them naming
-the bands."""
+table, shrunk further to CI time), the models take 3 channels, and `lensfind score` scores the
+run's own simulated set as an N x H x W x 3 stack."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-import pytest
-
 from lensfind.config import load_experiment
-from lensfind.score.committee import ModelDirError, load_member
+from lensfind.score.committee import load_member
+from lensfind.score.runner import ScoreOptions, score_candidates
 from lensfind.train.cv import run_cv
 from lensfind.train.rundir import RunDir
 
@@ -27,6 +26,9 @@ def test_small_gri_experiment_trains_on_three_bands(tmp_path, monkeypatch):
     assert all(0.0 <= f.metrics["roc_auc"] <= 1.0 for f in result.folds)
     models = RunDir(result.run_dir).load_models()
     assert all(tuple(m.input_shape) == (None, 56, 56, 3) for m in models)
-    with pytest.raises(ModelDirError, match=r"model's bands \['g', 'r', 'i'\] differ from the "
-                                            r"data's \[\]"):
-        load_member(result.run_dir)
+    assert load_member(result.run_dir).bands == ("g", "r", "i")
+    (stack,) = sorted((tmp_path / "data").rglob("*.h5"))
+    (tmp_path / "idx.csv").write_text("id,index\na,0\nb,47\nc,48\n")
+    scored = score_candidates(tmp_path / "idx.csv", result.run_dir, tmp_path / "s.csv",
+                              stack=stack, options=ScoreOptions(progress=False, top=0))
+    assert scored.counts == {"ok": 2, "index_out_of_range": 1}
