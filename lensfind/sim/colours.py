@@ -25,6 +25,10 @@ Ranges are rounded choices read off these colour distributions (observed frame):
 
 ``VIS`` (Euclid, ~550-900 nm) is taken as the mean of r, i and z; ``F814W`` is the reference
 (offset 0).
+
+Real deep-field sources take their colours from their own stamps instead (centred on the
+middle of their class's range; :func:`lensfind.sim.sources.hdf_band`), which places bands by
+:data:`BAND_WAVELENGTHS`.
 """
 from __future__ import annotations
 
@@ -56,3 +60,12 @@ COLOURS: dict[str, dict[str, tuple[float, float]]] = {
 
 #: the band names a ``[[simulation.bands]]`` entry may have
 BAND_NAMES = tuple(_EARLY)
+
+#: the band the priors' magnitudes are in (offset 0 in every colour class)
+REFERENCE_BAND = "F814W"
+
+#: band -> effective wavelength [nm]: SDSS g, r, i, z (Fukugita et al. 1996, AJ 111, 1748:
+#: 477, 623, 763, 913 nm; HSC, LSST and DES filters are within ~20 nm), Euclid VIS the middle of
+#: 550-900 nm, ACS/WFC F814W's pivot (~805 nm, ACS instrument handbook)
+BAND_WAVELENGTHS: dict[str, float] = {"g": 477.0, "r": 623.0, "i": 763.0, "z": 913.0,
+                                      "VIS": 725.0, "F814W": 805.0}

@@ -24,7 +24,10 @@ drawn as without (only the lensed images, and the noise drawn on them, change). 
 ``simulation.bands`` every band ``b`` draws its conditions, noise and artifacts from
 ``(5, k, a, b)`` and the colours from ``(6, k, a)`` (``a`` = 0 for the first draw); the
 geometry and the reference-band fluxes are the single band's, so a set in any bands holds the
-same systems, and ``min_snr`` applies to the bands' combined S/N.
+same systems, and ``min_snr`` applies to the bands' combined S/N. Real deep-field sources (lensed
+sources and neighbours) are rendered again in every band from their own colour stamps
+(:func:`lensfind.sim.sources.hdf_band`), with no further random draws; their magnification and
+arc measurements stay those of the single band's (luminance) render.
 :func:`substructure_variants` renders one system once per class.
 """
 from __future__ import annotations
@@ -39,6 +42,7 @@ from lensfind.sim.colours import COLOURS
 from lensfind.sim.config import NEGATIVE_KINDS, SUBSTRUCTURE_CLASSES, SimConfig
 from lensfind.sim.params import BAND_PARAMS, PARAMS, SUBSTRUCTURE_PARAMS, band_param
 from lensfind.sim.sources import (
+    hdf_band,
     hdf_source_bank,
     hst_cutouts,
     mgefit_light_bank,
@@ -216,6 +220,11 @@ class _Block:
         self.layers: dict[str, np.ndarray] = {}   # colour class -> pre-PSF light (with bands)
         self.post_psf = np.zeros((self.n_images, size, size), np.float32)  # already convolved
         self.lensed_sources = {}   # row -> lensed source alone, pre-PSF (for the S/N)
+        # with bands, real deep-field sources in their own colours (reference exposure and zero
+        # point): row -> lensed source (C, n, n) and its magnitude offsets (C,)
+        self.band_sources: dict[int, np.ndarray] = {}
+        self.band_source_offsets: dict[int, np.ndarray] = {}
+        self.band_layer: np.ndarray | None = None   # (C, N, n, n) other light in own colours
         self.x, self.y = func.grid(size, config.pixel_scale, config.supersampling)
         self.pix_area = config.pixel_scale ** 2
         self.work = func.Workspace()
@@ -230,6 +239,15 @@ class _Block:
         if colour not in self.layers:
             self.layers[colour] = np.zeros_like(self.pre_psf)
         return self.layers[colour]
+
+    def add_band_light(self, rows: np.ndarray, images: np.ndarray) -> None:
+        """Add ``images`` ``(k, C, n, n)`` (light in its own colours, e- per pixel in the
+        reference exposure and zero point) to the images ``rows`` of every band."""
+        if self.band_layer is None:
+            self.band_layer = np.zeros((len(self.config.bands),) + self.pre_psf.shape,
+                                       np.float32)
+        for i, row in enumerate(rows):
+            self.band_layer[:, row] += images[i]
 
     def scratch(self, name: str, count: int) -> np.ndarray:
         """Scratch ``(count, n_fine, n_fine)`` array ``name`` (reused; content undefined)."""
@@ -348,29 +366,56 @@ def _source_brightness(bx, by, source: dict, chunk: slice, cx, cy, out=None,
         amp = profiles.sersic_amp(part["flux"], part["r"], part["n"])
         return profiles.sersic(bx, by, amp, part["r"], part["n"], part["e1"], part["e2"],
                                cx, cy, out=out, work=work)
-
-    def pick(positions, selected):   # positions are (count, ...) or shared (1, ...)
-        return positions[selected] if positions.shape[0] > 1 else positions
-
-    def centre(c, selected):
-        return np.zeros(int(selected.sum())) if c is None else c[selected]
-
     shape = np.broadcast_shapes(bx.shape, by.shape)
     brightness = np.zeros((real.size,) + shape[1:], np.float32)
     ser = ~real
     if ser.any():
         amp = profiles.sersic_amp(part["flux"][ser], part["r"][ser], part["n"][ser])
-        brightness[ser] = profiles.sersic(pick(bx, ser), pick(by, ser), amp, part["r"][ser],
+        brightness[ser] = profiles.sersic(_pick(bx, ser), _pick(by, ser), amp, part["r"][ser],
                                           part["n"][ser], part["e1"][ser], part["e2"][ser],
                                           None if cx is None else cx[ser],
                                           None if cy is None else cy[ser])
     bank = hdf_source_bank()
-    brightness[real] = render_stamps(pick(bx, real), pick(by, real), bank,
+    brightness[real] = render_stamps(_pick(bx, real), _pick(by, real), bank,
                                      _stamp_index(part["stamp_pick"][real], bank),
-                                     centre(cx, real), centre(cy, real), part["r"][real],
+                                     _centre(cx, real), _centre(cy, real), part["r"][real],
                                      part["phi"][real], part["flux"][real],
                                      flip=part["flip"][real])
     return brightness
+
+
+def _pick(positions: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """The rows ``selected`` of positions ``(count, ...)``, or shared positions ``(1, ...)``."""
+    return positions[selected] if positions.shape[0] > 1 else positions
+
+
+def _centre(c: np.ndarray | None, selected: np.ndarray) -> np.ndarray:
+    """The centres ``selected`` of ``c``; zeros when ``c`` is None (positions are offsets)."""
+    return np.zeros(int(selected.sum())) if c is None else c[selected]
+
+
+def _band_stamps(block: _Block, bx, by, source: dict, chunk: slice, cx, cy,
+                 colour: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The real deep-field galaxies among the sources ``chunk`` of ``source`` (arguments as
+    :func:`_source_brightness`) in every band of ``simulation.bands``, from their own colour
+    stamps (:func:`~lensfind.sim.sources.hdf_band`, colour class ``colour``): their indices in
+    the chunk, images ``(k, C, n, n)`` [e- per pixel before the PSF, reference exposure and zero
+    point, times the band's colour] and magnitude offsets ``(k, C)`` [mag]."""
+    real = source["real"][chunk]
+    idx = _stamp_index(source["stamp_pick"][chunk][real], hdf_source_bank())
+    part = {key: source[key][chunk][real] for key in ("r", "phi", "flux", "flip")}
+    bands = block.config.bands
+    images = np.empty((idx.size, len(bands)) + block.pre_psf.shape[1:], np.float32)
+    offsets = np.empty((idx.size, len(bands)))
+    for c, band in enumerate(bands):
+        bank, offset = hdf_band(band.name, colour)
+        offsets[:, c] = offset[idx]
+        brightness = render_stamps(_pick(bx, real), _pick(by, real), bank, idx,
+                                   _centre(cx, real), _centre(cy, real), part["r"], part["phi"],
+                                   part["flux"] * 10.0 ** (-0.4 * offsets[:, c]),
+                                   flip=part["flip"])
+        images[:, c] = block.pixelate(brightness)
+    return np.flatnonzero(real), images, offsets
 
 
 def _draw_mass(rng: np.random.Generator, mass_priors, galaxy: dict) -> dict:
@@ -510,6 +555,12 @@ def _render_lensed_source(block: _Block, rows: np.ndarray, mass: dict, source: d
         magnification[chunk] = image.sum(axis=(1, 2), dtype=np.float64) / source["flux"][chunk]
         for i, row in enumerate(rows[chunk]):
             block.lensed_sources[int(row)] = image[i]
+        if block.config.bands and source["real"][chunk].any():
+            which, images, offsets = _band_stamps(block, bx, by, source, chunk, None, None,
+                                                  "source")
+            for i, row in enumerate(rows[chunk][which]):
+                block.band_sources[int(row)] = images[i]
+                block.band_source_offsets[int(row)] = offsets[i]
     return magnification
 
 
@@ -617,7 +668,15 @@ def _neighbours(block: _Block, rows: np.ndarray, exposure: np.ndarray) -> None:
         brightness = _source_brightness(block.x, block.y, neighbour, chunk, nx[chunk], ny[chunk],
                                         out=block.scratch("sb", chunk.stop - chunk.start),
                                         work=block.work)
-        block.layer("neighbour")[rows[chunk]] += block.pixelate(brightness)
+        coloured = neighbour["real"][chunk] & bool(config.bands)   # in their stamps' colours
+        if not coloured.any():
+            block.layer("neighbour")[rows[chunk]] += block.pixelate(brightness)
+            continue
+        grey = ~coloured
+        block.layer("neighbour")[rows[chunk][grey]] += block.pixelate(brightness[grey])
+        which, images, _ = _band_stamps(block, block.x, block.y, neighbour, chunk, nx[chunk],
+                                        ny[chunk], "neighbour")
+        block.add_band_light(rows[chunk][which], images)
 
 
 def _add_points(img: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray,
@@ -861,18 +920,19 @@ def _draw_conditions(block: _Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _convolve(block: _Block, fwhm: np.ndarray, pre_psf: np.ndarray | None = None,
-              post_psf: np.ndarray | None = None, source_scale: np.ndarray | None = None,
+              post_psf: np.ndarray | None = None, sources: dict | None = None,
               psf_image: str = "") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PSF-convolved scene (plus the post-PSF part) and, separately, the lensed sources:
     ``(signal (N, n, n), source rows, convolved sources)`` in electrons.
 
-    A band (:func:`_band_images`) passes its own pre- and post-PSF scene, the factor
-    ``source_scale`` ``(N,)`` of its lensed sources and its PSF kernel file."""
+    A band (:func:`_band_images`) passes its own pre- and post-PSF scene, its lensed sources
+    (row -> image, as ``block.lensed_sources``) and its PSF kernel file."""
     config, n_images = block.config, block.n_images
     psf = config.psf if not psf_image else dataclasses.replace(config.psf, image_path=psf_image)
     pre_psf = block.pre_psf if pre_psf is None else pre_psf
     post_psf = block.post_psf if post_psf is None else post_psf
-    source_rows = np.array(sorted(block.lensed_sources), dtype=int)
+    sources = block.lensed_sources if sources is None else sources
+    source_rows = np.array(sorted(sources), dtype=int)
     kernels_1d = None
     if psf.kind == "gaussian":
         kernels_1d = observe.gaussian_kernels_1d(fwhm, psf.kernel_size, config.pixel_scale)
@@ -881,10 +941,7 @@ def _convolve(block: _Block, fwhm: np.ndarray, pre_psf: np.ndarray | None = None
         kernels = observe.psf_kernels(psf, fwhm, config.pixel_scale)
     stack, index = pre_psf, None
     if source_rows.size:
-        sources = np.stack([block.lensed_sources[r] for r in source_rows])
-        if source_scale is not None:
-            sources *= source_scale[source_rows].astype(np.float32)[:, None, None]
-        stack = np.concatenate([pre_psf, sources])
+        stack = np.concatenate([pre_psf, np.stack([sources[r] for r in source_rows])])
         if kernels.shape[0] > 1:
             index = np.concatenate([np.arange(n_images), source_rows])
     convolved = observe.convolve(stack, kernels, index, kernels_1d)
@@ -925,7 +982,9 @@ def _band_images(block: _Block, seed: int, block_index: int, redraw: int,
     (rendered in reference electrons: ``noise.zero_point`` and ``exposure``) scaled by its
     colour (:data:`~lensfind.sim.colours.COLOURS`, one ``t`` per class and image from stream
     ``(6, block, redraw)``) and the band's zero point and exposure, then the band's PSF, sky
-    and noise (stream ``(5, block, redraw, band)``). Records per-band params
+    and noise (stream ``(5, block, redraw, band)``). Real deep-field light already in its own
+    colours (``block.band_sources``, ``block.band_layer``) takes the zero point and exposure
+    only. Records per-band params
     (:data:`~lensfind.sim.params.BAND_PARAMS`); ``exposure_time``, ``sky``,
     ``background_rms`` and ``psf_fwhm`` are the first band's, ``snr`` the bands' in quadrature.
     """
@@ -946,16 +1005,22 @@ def _band_images(block: _Block, seed: int, block_index: int, redraw: int,
                    * (lo_hi[band.name][1] - lo_hi[band.name][0])
                    for colour, lo_hi in COLOURS.items()}
 
-        def scale(colour: str) -> np.ndarray:   # reference electrons -> this band's, (N,)
+        def scale(colour: str | None) -> np.ndarray:   # reference e- -> this band's, (N,)
+            offset = 0.0 if colour is None else offsets[colour]
             return band_exposure / exposure * 10.0 ** (
-                -0.4 * (offsets[colour] - band.zero_point + noise.zero_point))
+                -0.4 * (offset - band.zero_point + noise.zero_point))
 
         pre = np.zeros_like(block.pre_psf)
         for colour, layer in block.layers.items():
             pre += layer * scale(colour).astype(np.float32)[:, None, None]
+        own = scale(None).astype(np.float32)
+        if block.band_layer is not None:
+            pre += block.band_layer[c] * own[:, None, None]
         post = block.post_psf * scale("real_hst").astype(np.float32)[:, None, None]
-        signal, rows, sources = _convolve(block, fwhm, pre, post, scale("source"),
-                                          band.psf_image)
+        prior = scale("source").astype(np.float32)
+        band_sources = {row: block.band_sources[row][c] * own[row] if row in block.band_sources
+                        else image * prior[row] for row, image in block.lensed_sources.items()}
+        signal, rows, sources = _convolve(block, fwhm, pre, post, band_sources, band.psf_image)
         images[..., c], snr = _observe(block, rng, signal, rows, sources, sky, band.read_noise)
         snr2[rows] += snr ** 2
         light_offset = np.array([offsets[_LIGHT_COLOUR.get(k, "early_type")][i]
@@ -969,6 +1034,8 @@ def _band_images(block: _Block, seed: int, block_index: int, redraw: int,
                        "snr": np.full(n_images, np.nan),
                        "light_mag": params["light_mag"] + light_offset,
                        "source_mag": params["source_mag"] + offsets["source"]}
+        for row, own_offsets in block.band_source_offsets.items():
+            band_params["source_mag"][row] = params["source_mag"][row] + own_offsets[c]
         band_params["snr"][rows] = snr
         for name in BAND_PARAMS:
             params[band_param(name, band.name)] = band_params[name]

@@ -3,6 +3,15 @@
 * Real sources: galaxy stamps segmented from ``skimage.data.hubble_deep_field()`` (a stretched
   colour JPEG of a Hubble deep field; we take the mean of the channels and square it to undo part
   of the display stretch, so fluxes are only approximately linear; the shapes are real).
+  Multi-band simulations also use each galaxy's R, G, B stamps (:func:`hdf_colour_bank`: the
+  same segmentation, each channel squared like the luminance). Their colours are approximate:
+  the display stretch is unknown (squaring only undoes part of it), JPEG compression blurs
+  colour, and the channels' balance and filters are not recorded in the file. scikit-image's
+  docstring names HubbleSite release 2012-37, the eXtreme Deep Field, whose colour composite
+  combines ACS optical and WFC3/IR exposures (F435W-F850LP, F105W-F160W); we take the B, G and
+  R channels to be centred at approximately 435, 700 and 1250 nm
+  (:data:`HDF_CHANNEL_WAVELENGTHS`, an assumption) and trust only colour *differences* between
+  and within galaxies (:func:`hdf_band`).
 * Real lens-galaxy light: the HST/WFPC2 images of M32, NGC 4342 (F814W, PC chip, 0.0455"/pixel)
   and NGC 5831 (F702W mosaic, 0.1"/pixel) that ship with ``mgefit`` (``mgefit/images/*.fits``),
   sky-subtracted, centred on the nucleus and tapered to zero.
@@ -23,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from lensfind.fitsio import read_primary
+from lensfind.sim.colours import BAND_WAVELENGTHS, COLOURS, REFERENCE_BAND
 from lensfind.sim.config import RealHSTPriors
 from lensfind.sim.func import col
 
@@ -36,6 +46,9 @@ MGEFIT_IMAGES = {
     "ngc5831_f702w_mosaic.fits": 0.100,
 }
 HDF_PIXEL_SCALE = 0.05  # nominal; the JPEG's true scale is not recorded
+#: centre wavelengths [nm] of the deep-field JPEG's R, G, B channels: approximate, assumed (see
+#: the module docstring; the file records no filters)
+HDF_CHANNEL_WAVELENGTHS = (1250.0, 700.0, 435.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,10 +104,31 @@ def hdf_luminance() -> np.ndarray:
     return lin
 
 
+def hdf_channels() -> np.ndarray:
+    """The deep-field JPEG's R, G, B channels ``(H, W, 3)``, each linearised like
+    :func:`hdf_luminance`: display value ``v`` in [0, 1] squared, the channel's median
+    subtracted. Per pixel the channels' mean is the luminance plus the variance of ``v`` over the
+    channels (``mean(v^2) = mean(v)^2 + var(v)``, 0 for a grey pixel), up to the medians."""
+    from skimage import data
+    im = data.hubble_deep_field().astype(np.float32) / 255.0
+    lin = im ** 2
+    lin -= np.median(lin, axis=(0, 1))
+    return lin
+
+
+def _hdf_cut(image: np.ndarray, sl: tuple[slice, slice], keep: np.ndarray) -> np.ndarray:
+    """The pixels ``keep`` of ``image[sl]``, edge softened, resampled to a source stamp."""
+    from skimage import filters, transform
+    stamp = np.where(keep, image[sl], 0.0)
+    stamp = filters.gaussian(stamp, 0.5)  # soften the segmentation edge
+    return transform.resize(stamp, (SOURCE_STAMP, SOURCE_STAMP), anti_aliasing=True, order=1)
+
+
 @functools.lru_cache(maxsize=1)
-def hdf_source_bank(max_stamps: int = 400) -> StampBank:
-    """Isolated galaxies segmented from the deep field, as unit-sum stamps."""
-    from skimage import filters, measure, morphology, transform
+def _hdf_segments(max_stamps: int) -> tuple[tuple, tuple]:
+    """The deep-field galaxies of the bank: ``((slice, mask, name), ...)`` in the deep field and
+    their luminance stamps (before :func:`_finish`)."""
+    from skimage import filters, measure, morphology
     lin = hdf_luminance()
     sigma = float(np.median(np.abs(lin)) * 1.4826)
     smooth = filters.gaussian(lin, 1.0)
@@ -102,7 +136,7 @@ def hdf_source_bank(max_stamps: int = 400) -> StampBank:
     props = measure.regionprops(labels, intensity_image=lin)
     props = [p for p in props if 60 <= p.area <= 4000]
     props.sort(key=lambda p: (-p.area, p.label))
-    stamps, names = [], []
+    segments, stamps = [], []
     h, w = lin.shape
     for p in props[:max_stamps]:
         r0, c0, r1, c1 = p.bbox
@@ -114,15 +148,94 @@ def hdf_source_bank(max_stamps: int = 400) -> StampBank:
         own = labels[sl] == p.label
         others = (labels[sl] > 0) & ~own
         keep = morphology.dilation(own, morphology.disk(2)) & ~others
-        stamp = np.where(keep, lin[sl], 0.0)
-        stamp = filters.gaussian(stamp, 0.5)  # soften the segmentation edge
-        stamp = transform.resize(stamp, (SOURCE_STAMP, SOURCE_STAMP), anti_aliasing=True,
-                                 order=1)
+        stamp = _hdf_cut(lin, sl, keep)
         if stamp.clip(0).sum() <= 0:
             continue
         stamps.append(stamp)
-        names.append(f"hubble_deep_field:{cx},{cy}")
-    return _finish(stamps, names)
+        segments.append((sl, keep, f"hubble_deep_field:{cx},{cy}"))
+    return tuple(segments), tuple(stamps)
+
+
+@functools.lru_cache(maxsize=1)
+def hdf_source_bank(max_stamps: int = 400) -> StampBank:
+    """Isolated galaxies segmented from the deep field, as unit-sum stamps."""
+    segments, stamps = _hdf_segments(max_stamps)
+    return _finish(list(stamps), [name for _, _, name in segments])
+
+
+@dataclasses.dataclass(frozen=True)
+class ColourStamps:
+    """The galaxies of :func:`hdf_source_bank`, channel by channel.
+
+    ``stamps`` ``(M, 3, S+2, S+2)`` are unit-sum per channel (zero padding, as the grey bank's),
+    ``flux`` ``(M, 3)`` the channels' linearised fluxes (arbitrary units, common to all
+    galaxies) and ``wavelengths`` the channels' [nm], in the JPEG's order R, G, B.
+    """
+
+    stamps: np.ndarray
+    flux: np.ndarray
+    wavelengths: tuple[float, ...]
+
+
+@functools.lru_cache(maxsize=1)
+def hdf_colour_bank(max_stamps: int = 400) -> ColourStamps:
+    """Each galaxy of :func:`hdf_source_bank` (the same segmentation, cut and resampling) in the
+    channels of :func:`hdf_channels`. A channel without positive flux keeps a zero stamp and
+    flux 1e-6 of the galaxy's brightest channel (a finite, very faint magnitude)."""
+    segments, _ = _hdf_segments(max_stamps)
+    lin = hdf_channels()
+    side = SOURCE_STAMP + 2
+    stamps = np.zeros((len(segments), 3, side, side), np.float32)
+    flux = np.zeros((len(segments), 3))
+    for m, (sl, keep, _) in enumerate(segments):
+        for c in range(3):
+            s = np.clip(_hdf_cut(lin[..., c], sl, keep), 0, None)
+            flux[m, c] = s.sum()
+            if flux[m, c] > 0:
+                stamps[m, c] = np.pad(s / flux[m, c], 1)
+        flux[m] = np.maximum(flux[m], 1e-6 * flux[m].max())
+    return ColourStamps(stamps, flux, HDF_CHANNEL_WAVELENGTHS)
+
+
+def channel_blend(colour: ColourStamps, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
+    """The deep-field galaxies seen in a band centred at ``wavelength`` [nm], from their channel
+    stamps: unit-sum stamps ``(M, S+2, S+2)`` and log10 fluxes ``(M,)`` (channel units).
+
+    The one convention for any band and any number of bands: with the channels sorted by
+    wavelength, take the adjacent pair ``l0 < l1`` that contains the band (the outermost pair
+    beyond either end) and ``t = (wavelength - l0) / (l1 - l0)``. The log10 flux is linear in
+    wavelength through the pair's, ``(1 - t) log F0 + t log F1`` (extrapolated outside the
+    channels); the stamp is ``(1 - u) S0 + u S1`` with ``u = clip(t, 0, 1)`` (outside the
+    channels: the nearest channel's morphology)."""
+    order = np.argsort(colour.wavelengths)
+    lam = np.asarray(colour.wavelengths, np.float64)[order]
+    k = int(np.clip(np.searchsorted(lam, wavelength) - 1, 0, lam.size - 2))
+    lo, hi = order[k], order[k + 1]
+    t = (wavelength - lam[k]) / (lam[k + 1] - lam[k])
+    u = float(np.clip(t, 0.0, 1.0))
+    log_flux = (1 - t) * np.log10(colour.flux[:, lo]) + t * np.log10(colour.flux[:, hi])
+    stamps = ((1 - u) * colour.stamps[:, lo] + u * colour.stamps[:, hi]).astype(np.float32)
+    return stamps, log_flux
+
+
+@functools.lru_cache(maxsize=32)
+def hdf_band(band: str, colour: str) -> tuple[StampBank, np.ndarray]:
+    """The deep-field bank in ``band`` (:data:`lensfind.sim.colours.BAND_NAMES`) for light of
+    colour class ``colour``: the stamps of :func:`channel_blend` with the grey bank's geometry
+    (``r_half`` and centroids: every band of a galaxy is placed and scaled alike), and each
+    galaxy's magnitude offset ``(M,)`` [mag] from the priors' (reference-band) magnitude.
+
+    The JPEG's colour balance is unknown, so a stamp sets colour *differences* only: the offset
+    is the middle of the class's prior range in ``band`` (:data:`~lensfind.sim.colours.COLOURS`)
+    plus the stamp's ``band - reference`` colour minus the bank's median of it. The reference
+    band (:data:`~lensfind.sim.colours.REFERENCE_BAND`) therefore keeps offset 0."""
+    grey, colours = hdf_source_bank(), hdf_colour_bank()
+    stamps, log_flux = channel_blend(colours, BAND_WAVELENGTHS[band])
+    _, log_ref = channel_blend(colours, BAND_WAVELENGTHS[REFERENCE_BAND])
+    colour_index = -2.5 * (log_flux - log_ref)
+    low, high = COLOURS[colour][band]
+    offset = 0.5 * (low + high) + colour_index - np.median(colour_index)
+    return dataclasses.replace(grey, stamps=stamps), offset
 
 
 def mgefit_dir() -> Path:

@@ -133,3 +133,77 @@ def test_min_snr_floors_the_combined_snr_of_the_bands():
     assert np.all(b.params["snr"] >= 30.0)
     combined = np.sqrt(sum(b.params[f"snr_{band}"] ** 2 for band in "gri"))
     np.testing.assert_allclose(b.params["snr"], combined, rtol=1e-5)
+
+
+#: g, r, i with one PSF and depth: band images then differ by colour and morphology alone
+ALIKE = [{"name": name, "zero_point": 28.0, "psf_fwhm": [0.1, 0.1],
+          "exposure_time": [1000.0, 1000.0]} for name in "gri"]
+#: noiseless lensed sources alone (the lens light 40 mag: ~1e-6 of the source)
+SOURCES_ONLY = dict(QUIET, lens_light={"magnitude": [40.0, 40.0]})
+
+
+def _scalar_misfit(images: np.ndarray) -> np.ndarray:
+    """Per image ``(N, n, n, C)``: the largest relative residual of a band fitted as a scalar
+    multiple of the last band (0 when all bands are multiples of each other)."""
+    x = images.astype(np.float64).reshape(images.shape[0], -1, images.shape[-1])
+    ref = x[..., -1]
+    out = np.zeros(x.shape[0])
+    for c in range(x.shape[-1] - 1):
+        a = (x[..., c] * ref).sum(axis=1) / (ref * ref).sum(axis=1)
+        res = np.linalg.norm(x[..., c] - a[:, None] * ref, axis=1) / np.linalg.norm(x[..., c],
+                                                                                   axis=1)
+        out = np.maximum(out, res)
+    return out
+
+
+def test_real_deep_field_sources_take_shape_and_colour_from_their_stamps():
+    from lensfind.sim.sources import hdf_band
+    cfg = SimConfig(size=48, supersampling=2, bands=ALIKE).replace(**SOURCES_ONLY)
+    sersic = simulate(cfg, seed=4, n_lenses=4, n_nonlenses=0)
+    assert np.all(_scalar_misfit(sersic.images) < 1e-4)   # one shape, scaled per band
+    real = simulate(cfg.replace(source={"kind": "real"}), seed=4, n_lenses=4, n_nonlenses=0)
+    assert np.all(_scalar_misfit(real.images) > 0.02)     # each band lenses its own stamp
+    # the same systems: geometry and reference-band magnitudes are the single band's
+    for name in ("theta_e", "source_x", "source_mag", "source_r_sersic"):
+        assert np.array_equal(real.params[name], sersic.params[name])
+    # each recorded colour is one deep-field galaxy's (hdf_band), in g and r at once
+    p = real.params
+    offsets = {band: hdf_band(band, "source")[1] for band in "gri"}
+    for i in range(4):
+        got = {band: p[f"source_mag_{band}"][i] - p["source_mag"][i] for band in "gri"}
+        match = np.ones(offsets["g"].size, bool)
+        for band in "gri":
+            match &= np.abs(offsets[band] - got[band]) < 1e-4
+        assert match.any(), i
+    # the images carry those colours, up to the bands' different magnifications
+    counts = real.images.sum(axis=(1, 2), dtype=np.float64)
+    measured = -2.5 * np.log10(counts[:, 0] / counts[:, 2])
+    np.testing.assert_allclose(measured, p["source_mag_g"] - p["source_mag_i"], atol=0.2)
+
+
+def test_real_deep_field_colours_are_deterministic_and_leave_other_sets_alone():
+    cfg = SMALL.replace(source={"kind": "mixed", "real_fraction": 0.5})
+    b = simulate(cfg, seed=8)
+    assert b.params["source_real"].any() and not np.all(b.params["source_real"][b.labels == 1])
+    merged = SimBatch.concatenate(list(simulate_chunks(cfg, seed=8, chunk_size=5)))
+    assert merged.images.tobytes() == b.images.tobytes()
+    assert simulate(cfg, seed=8).images.tobytes() == b.images.tobytes()
+    # Sersic sources keep the prior's colours
+    sersic = simulate(cfg.replace(source={"kind": "sersic"}), seed=8)
+    real = b.params["source_real"] == 1
+    lens = b.labels == 1
+    prior = np.flatnonzero(lens & ~real)
+    assert prior.size and np.array_equal(
+        b.params["source_mag_g"][prior] - b.params["source_mag"][prior],
+        sersic.params["source_mag_g"][prior] - sersic.params["source_mag"][prior])
+
+
+def test_real_deep_field_neighbours_take_their_own_colours_too():
+    neighbours_only = {"lens_galaxy": 0.0, "neighbour": 1.0, "star": 0.0, "ring": 0.0,
+                       "spiral": 0.0, "real_hst": 0.0}
+    cfg = SimConfig(size=48, supersampling=2, bands=ALIKE).replace(**SOURCES_ONLY,
+                                                                  negatives=neighbours_only)
+    sersic = simulate(cfg, seed=2, n_lenses=0, n_nonlenses=4)
+    real = simulate(cfg.replace(source={"kind": "real"}), seed=2, n_lenses=0, n_nonlenses=4)
+    assert np.all(_scalar_misfit(sersic.images) < 1e-4)
+    assert np.all(_scalar_misfit(real.images) > 0.02)
