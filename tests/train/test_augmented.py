@@ -15,6 +15,7 @@ from lensfind.data.sequence import AugmentedSequence
 from lensfind.seeds import set_random_seed
 from lensfind.train.augmented import DeviceAugmented, for_training, wrap
 from lensfind.train.fit import fit_fold, load_checkpoint
+from tests.train.test_checkpoint_interval import Stop, StopAt
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.normal(size=(48, 12, 12)).astype("float32")
@@ -29,20 +30,6 @@ def _build():
     model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
-
-
-class Stop(Exception):
-    pass
-
-
-class StopAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.at = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at:
-            raise Stop
 
 
 def _fit(folder, *, every_s=0.0, callbacks=(), device=True, epochs=4):
