@@ -91,6 +91,23 @@ def read_cutout(path: Path, where: str,
     return image, units, Observation(image.shape[0], scale, supersampling, psf), noise
 
 
+def write_cutout(path: Path, image: np.ndarray, pixel_scale: float, psf_fwhm: float, sky: float,
+                 read_noise: float, units: str = "electron") -> Path:
+    """A refine-ready cutout (what :func:`read_cutout` reads): ``image`` sky-subtracted in
+    ``units``, ``pixel_scale`` and Gaussian ``psf_fwhm`` [arcsec], ``sky`` [units/pixel] and
+    ``read_noise`` [units]."""
+    from astropy.io import fits
+    header = fits.Header()
+    header["BUNIT"] = (units, "sky subtracted")
+    header["PIXSCALE"] = (float(pixel_scale), "arcsec / pixel")
+    header["PSFFWHM"] = (float(psf_fwhm), "arcsec, Gaussian PSF")
+    header["SKY"] = (float(sky), f"{units} / pixel, subtracted")
+    header["RDNOISE"] = (float(read_noise), units)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.PrimaryHDU(np.asarray(image, np.float32), header).writeto(path, overwrite=True)
+    return path
+
+
 def read_candidates(table: Path, member: str, id_column: str = "id", path_column: str = "path",
                     supersampling: int = 2) -> list[Candidate]:
     """Every row of ``table`` (CSV), checked before any work is done."""
