@@ -7,6 +7,7 @@ minutes on a 2-core laptop CPU; the experiment files in ``experiments/`` hold th
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import time
 from collections.abc import Callable
@@ -20,6 +21,9 @@ from lensfind.data.gallery import plot_gallery
 from lensfind.data.substructure_gallery import plot_substructure_variants
 from lensfind.evaluate.report import evaluate_scores
 from lensfind.files import atomic_write_text, csv_table
+from lensfind.refine.candidates import write_cutout
+from lensfind.refine.nuts import NutsSettings
+from lensfind.refine.runner import RefineOptions, refine_candidates
 from lensfind.score.runner import ScoreOptions, score_candidates
 from lensfind.sim.simulate import substructure_variants
 from lensfind.train.cv import run_cv
@@ -28,6 +32,11 @@ from lensfind.tune.run import format_summary, tune_demo
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
 EXAMPLES = ROOT / "data" / "examples" / "candidates.csv"
+#: refine stage: central crop [pixels] of the 0.05"/pixel held-out cutouts (2.0" across), the
+#: largest regression Einstein radius [arcsec] refined in it, and the NUTS run per candidate
+REFINE_CROP = 40
+REFINE_MAX_THETA_E = 0.6
+REFINE_NUTS = NutsSettings(chains=2, warmup=100, draws=150, seed=0)
 
 
 @dataclasses.dataclass
@@ -80,6 +89,7 @@ def stage_regress(state: DemoState) -> list[str]:
     dataset = load_dataset(exp, cache_dir=state.out / "data")
     result = run_cv(exp, runs_root=state.runs, dataset=dataset)
     state.results["regress_run"] = result.run_dir
+    state.results["regress_member"] = exp.experiment.name
     plots = sorted((result.run_dir / "plots").glob("*.png"))
     return [f"run: {result.run_dir}", f"table: {result.run_dir / 'summary.md'}"] + [
         f"plot: {p}" for p in plots]
@@ -158,6 +168,44 @@ def stage_evaluate(state: DemoState) -> list[str]:
             f"recall by S/N and theta_E: {result.out / 'recall_bins.png'}"]
 
 
+def stage_refine(state: DemoState) -> list[str]:
+    """HMC posteriors under the physical model (SIE + shear, Sersic source and light) for the two
+    held-out lenses the regression run scored with the highest p_lens whose Einstein radius fits
+    a 2" crop: corner plot, data / model / residual panel, posterior table."""
+    exp, _ = state.results["find"]
+    folder = state.out / "refine"
+    table = _refine_table(state.out / "scores" / "heldout.csv", state.out / "heldout", folder,
+                          state.results["regress_member"], exp.simulation.noise.read_noise)
+    options = RefineOptions(member=state.results["regress_member"], settings=REFINE_NUTS)
+    rows = refine_candidates(table, folder, options)
+    lines = [f"{r['id']} ({r['flag'] or 'converged'}): corner {folder / r['id'] / 'corner.png'}, "
+             f"data / model / residuals {folder / r['id'] / 'residuals.png'}" for r in rows]
+    return lines + [f"posterior table: {folder / 'refined.csv'}, {folder / 'refined.md'}"]
+
+
+def _refine_table(scores: Path, index_folder: Path, folder: Path, member: str,
+                  read_noise: float, n: int = 2) -> Path:
+    """The ``n`` lenses of ``scores`` with the highest p_lens and ``member``'s Einstein radius
+    <= REFINE_MAX_THETA_E, cropped to REFINE_CROP pixels into refine-ready cutouts (the
+    simulation's PSF FWHM, sky [e-/pixel] and ``read_noise`` [e-]); their score rows in a table."""
+    with open(scores, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["status"] == "ok" and r["kind"] == "lens"
+                and float(r[f"{member}_theta_e"]) <= REFINE_MAX_THETA_E]
+    rows = sorted(rows, key=lambda r: -float(r["p_lens"]))[:n]
+    from astropy.io import fits
+    for row in rows:
+        with fits.open(index_folder / row["path"]) as hdus:
+            image, scale = hdus[0].data, float(hdus[0].header["PIXSCALE"])
+        lo = (image.shape[0] - REFINE_CROP) // 2
+        crop = image[lo:lo + REFINE_CROP, lo:lo + REFINE_CROP]
+        row["path"] = f"cutouts/{row['id']}.fits"
+        write_cutout(folder / row["path"], crop, scale, float(row["psf_fwhm"]),
+                     float(row["sky"]), read_noise)
+    table = folder / "candidates.csv"
+    atomic_write_text(table, csv_table(list(rows[0]), [list(r.values()) for r in rows]))
+    return table
+
+
 STAGES: dict[str, Callable[[DemoState], list[str]]] = {
     "simulate": stage_simulate,
     "colour": stage_colour,
@@ -167,6 +215,7 @@ STAGES: dict[str, Callable[[DemoState], list[str]]] = {
     "tune": stage_tune,
     "score": stage_score,
     "evaluate": stage_evaluate,
+    "refine": stage_refine,
 }
 
 

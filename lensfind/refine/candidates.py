@@ -6,7 +6,8 @@ The table is what ``lensfind score --model RUN_DIR`` writes for a regression run
 path of the cutout (relative paths from the table's folder). A cutout is a sky-subtracted 2-D
 FITS image whose header gives ``BUNIT`` (``electron`` for the Poisson model), ``PIXSCALE``
 [arcsec], ``PSFFWHM`` [arcsec, Gaussian PSF] and either ``SKY`` [e-/pixel] and ``RDNOISE``
-[e-] or a ``NOISE`` extension (per-pixel sigma in image units).
+[e-] or a ``NOISE`` extension (per-pixel sigma, in its own ``BUNIT`` if it has one, else in
+image units). ``NOISEUNT`` names the units of ``SKY`` and ``RDNOISE`` if they are not ``BUNIT``.
 """
 from __future__ import annotations
 
@@ -44,20 +45,22 @@ def network_posterior(row: dict, member: str, where: str) -> NetworkPosterior:
     when the row has no regression posterior."""
     names = tuple(n for n in LENS_NAMES if f"{member}_{n}" in row)
     if "theta_e" not in names:
-        fail(f"{where}: column {member}_theta_e", sorted(row)[:12],
-             "a regression run's posterior (score the list with a regression run, "
-             f"--member {member})")
+        members = [c[:-len("_theta_e")] for c in row if c.endswith("_theta_e")]
+        fail(f"{where}: column {member}_theta_e (--member {member})", None,
+             "a regression run's posterior: score the list with a regression run and name it "
+             f"(regression members in the table: {members or 'none'})")
     columns = [f"{member}_{n}{suffix}" for n in names for suffix in ("", "_sigma")]
     columns += [c for c in row if c.startswith(f"{member}_cov_")]
-    try:
-        cells = {c: np.array([float(row[c])]) for c in columns}
-    except (KeyError, ValueError) as err:
-        fail(f"{where}: regression columns of {member}", str(err),
-             "numbers for every mean and sigma")
+    cells = {}
+    for column in columns:
+        try:
+            cells[column] = np.array([float(row.get(column))])
+        except (TypeError, ValueError):
+            cells[column] = np.array([np.nan])
+        if not np.isfinite(cells[column][0]):
+            fail(f"{where}: {column}", row.get(column),
+                 "a finite number (a candidate the regression run did not score?)")
     mean, cov = (a[0] for a in predictions(cells, member, names))
-    if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(cov)):
-        fail(f"{where}: {member}_theta_e", row.get(f"{member}_theta_e"),
-             "a finite regression posterior (a candidate without a regression run)")
     return NetworkPosterior(names, mean, cov)
 
 
@@ -70,7 +73,9 @@ def read_cutout(path: Path, where: str,
     with fits.open(path) as hdus:
         image = np.asarray(hdus[0].data, np.float32)
         header = hdus[0].header
-        noise_map = np.asarray(hdus["NOISE"].data, np.float32) if "NOISE" in hdus else None
+        noise_hdu = hdus["NOISE"] if "NOISE" in hdus else None
+        noise_map = None if noise_hdu is None else np.asarray(noise_hdu.data, np.float32)
+        noise_units = None if noise_hdu is None else noise_hdu.header.get("BUNIT")
     if image.ndim != 2 or image.shape[0] != image.shape[1]:
         fail(f"{where}: cutout shape", image.shape, "a square 2-D image")
     for key in ("BUNIT", "PIXSCALE", "PSFFWHM"):
@@ -78,7 +83,10 @@ def read_cutout(path: Path, where: str,
             fail(f"{where}: header keyword {key} of {path}", None, "present")
     units = str(header["BUNIT"])
     if noise_map is not None:
-        noise = NoiseModel(units=units, noise_map=noise_map)
+        if noise_map.shape != image.shape:
+            fail(f"{where}: NOISE extension shape of {path}", noise_map.shape,
+                 f"the image's {image.shape}")
+        noise = NoiseModel(units=str(noise_units or units), noise_map=noise_map)
     else:
         for key in ("SKY", "RDNOISE"):
             if key not in header:
@@ -89,6 +97,23 @@ def read_cutout(path: Path, where: str,
     scale = float(header["PIXSCALE"])
     psf = observe.gaussian_kernels(np.array([float(header["PSFFWHM"])]), PSF_SIZE, scale)[0]
     return image, units, Observation(image.shape[0], scale, supersampling, psf), noise
+
+
+def write_cutout(path: Path, image: np.ndarray, pixel_scale: float, psf_fwhm: float, sky: float,
+                 read_noise: float, units: str = "electron") -> Path:
+    """A refine-ready cutout (what :func:`read_cutout` reads): ``image`` sky-subtracted in
+    ``units``, ``pixel_scale`` and Gaussian ``psf_fwhm`` [arcsec], ``sky`` [units/pixel] and
+    ``read_noise`` [units]."""
+    from astropy.io import fits
+    header = fits.Header()
+    header["BUNIT"] = (units, "sky subtracted")
+    header["PIXSCALE"] = (float(pixel_scale), "arcsec / pixel")
+    header["PSFFWHM"] = (float(psf_fwhm), "arcsec, Gaussian PSF")
+    header["SKY"] = (float(sky), f"{units} / pixel, subtracted")
+    header["RDNOISE"] = (float(read_noise), units)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fits.PrimaryHDU(np.asarray(image, np.float32), header).writeto(path, overwrite=True)
+    return path
 
 
 def read_candidates(table: Path, member: str, id_column: str = "id", path_column: str = "path",

@@ -31,11 +31,13 @@ def corner_plot(path: Path, refined: Refined, truth: np.ndarray | None = None) -
     names = LENS_NAMES + ("source_x", "source_y")
     index = [NAMES.index(n) for n in names]
     flat = refined.samples.reshape(-1, len(NAMES))[:, index]
-    fig = corner.corner(flat, labels=list(names), quantiles=[0.16, 0.5, 0.84],
-                        truths=None if truth is None else truth[index], show_titles=True,
-                        title_fmt=".3f", title_kwargs={"fontsize": 8}, label_kwargs={"fontsize": 8})
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=70)
+    with plt.style.context("default"):    # not a style another stage set (optuna: ggplot)
+        fig = corner.corner(flat, labels=list(names), quantiles=[0.16, 0.5, 0.84],
+                            truths=None if truth is None else truth[index], show_titles=True,
+                            title_fmt=".3f", title_kwargs={"fontsize": 8},
+                            label_kwargs={"fontsize": 8})
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=70)
     plt.close(fig)
 
 

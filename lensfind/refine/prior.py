@@ -10,7 +10,8 @@ from lensfind.validation import fail
 
 
 def default_bounds(field_of_view: float) -> dict[str, tuple[float, float]]:
-    """Wide bounds for a cutout ``field_of_view`` arcsec across: name -> (low, high)."""
+    """Wide bounds for a cutout ``field_of_view`` arcsec across: name -> (low, high). Sersic
+    radii [arcsec] reach the whole field: a lens galaxy's light can extend past a tight crop."""
     half = field_of_view / 2
     shape = (-0.8, 0.8)
     bounds = {"theta_e": (0.02, field_of_view), "e1": shape, "e2": shape,
@@ -18,8 +19,9 @@ def default_bounds(field_of_view: float) -> dict[str, tuple[float, float]]:
               "g2": (-0.3, 0.3)}
     for part in ("source", "light"):
         bounds.update({f"{part}_x": (-half, half), f"{part}_y": (-half, half),
-                       f"{part}_log_amp": (-10.0, 30.0), f"{part}_r_sersic": (0.01, half),
-                       f"{part}_n_sersic": (0.3, 8.0), f"{part}_e1": shape, f"{part}_e2": shape})
+                       f"{part}_log_amp": (-10.0, 30.0),
+                       f"{part}_r_sersic": (0.01, field_of_view), f"{part}_n_sersic": (0.3, 8.0),
+                       f"{part}_e1": shape, f"{part}_e2": shape})
     return bounds
 
 
