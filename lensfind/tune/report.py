@@ -114,19 +114,20 @@ def write_plots(study: optuna.Study, out_dir: str | Path, *,
     if multi and len(names) in (2, 3):
         jobs.append(("pareto.png", lambda: ovm.plot_pareto_front(study, target_names=names)))
     written = []
-    for filename, make in jobs:
-        if not complete:
-            break
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ax = make()
-            if ax is None:
-                continue
-            written.append(_save(ax, out_dir / filename, f"{study.study_name}: "
-                                 f"{filename.removesuffix('.png')}"))
-        except Exception as err:  # noqa: BLE001 -- a report must not fail on one plot
-            log.info("plot %s skipped: %s", filename, err)
+    with matplotlib.rc_context():  # Optuna sets the ggplot style for the whole process
+        for filename, make in jobs:
+            if not complete:
+                break
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ax = make()
+                if ax is None:
+                    continue
+                written.append(_save(ax, out_dir / filename, f"{study.study_name}: "
+                                     f"{filename.removesuffix('.png')}"))
+            except Exception as err:  # noqa: BLE001 -- a report must not fail on one plot
+                log.info("plot %s skipped: %s", filename, err)
     return written
 
 

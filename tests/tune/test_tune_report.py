@@ -51,8 +51,13 @@ def _png_ok(path):
 
 
 def test_single_objective_study_report_and_best_experiment(tmp_path, make_exp):
+    import matplotlib
     exp = make_exp("report-one", startup_trials=3)
+    keys = ("axes.facecolor", "axes.prop_cycle", "grid.color", "axes.edgecolor")
+    style = {k: matplotlib.rcParams[k] for k in keys}
     summary = tune(exp, n_trials=6, runs_dir=tmp_path, objective="synthetic")
+    # Optuna's plots set the ggplot style process-wide; later stages' plots must not inherit it
+    assert {k: matplotlib.rcParams[k] for k in keys} == style
     assert summary["counts"]["complete"] == 6 and summary["worker_exit_codes"] == [0]
     out = tmp_path / "report-one" / "tune" / "report-one"
     assert summary["report_dir"] == str(out)
