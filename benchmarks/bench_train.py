@@ -426,8 +426,8 @@ def bench_pipeline(args, images, labels) -> list[tuple[str, str]]:
         def step():
             fn(x, packed).block_until_ready()
     else:
-        from lensfind.train.augmented import _compiled_resample
-        fn = _compiled_resample("mirror")
+        from lensfind.train.augmented import compiled_resample
+        fn = compiled_resample("mirror")
         device = "default"
 
         def step():
