@@ -130,3 +130,10 @@ def test_device_regression_batches_carry_raw_columns():
     np.testing.assert_allclose(device_y, host_y, rtol=2e-5, atol=2e-6)
     with pytest.raises(ValueError, match="raw columns"):
         _seq(device_augment=True, label_fn=lambda idx, t: idx, targets=None)
+
+
+def test_data_on_device_setting():
+    from lensfind.data.sequence import RESIDENT_MAX_BYTES, data_on_device
+    assert data_on_device(True, 10) and not data_on_device(False, 10)
+    assert not data_on_device("auto", 10)  # CPU only here: no accelerator to keep it on
+    assert not data_on_device("auto", RESIDENT_MAX_BYTES + 1)

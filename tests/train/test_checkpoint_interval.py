@@ -57,6 +57,14 @@ def test_option_is_validated():
         .checkpoint_every_s == 60
     with pytest.raises(ConfigError, match=r"train.checkpoint_every_s = -1 is invalid"):
         experiment_from_dict({"train": {"checkpoint_every_s": -1}})
+    assert experiment_from_dict({}).train.checkpoint_every_s == "auto"
+    with pytest.raises(ConfigError, match=r"checkpoint_every_s = 'often' is invalid: expected "
+                       r"'auto' or seconds"):
+        experiment_from_dict({"train": {"checkpoint_every_s": "often"}})
+    with pytest.raises(ConfigError, match=r"train.augment_on = 'gpu' is invalid"):
+        experiment_from_dict({"train": {"augment_on": "gpu"}})
+    with pytest.raises(ConfigError, match=r"train.data_on_device = 'yes' is invalid"):
+        experiment_from_dict({"train": {"data_on_device": "yes"}})
 
 
 def test_sparse_checkpoints_give_the_every_epoch_result(tmp_path):
