@@ -15,11 +15,9 @@ from lensfind.data.sequence import AugmentedSequence
 from lensfind.seeds import set_random_seed
 from lensfind.train.augmented import DeviceAugmented, for_training, wrap
 from lensfind.train.fit import fit_fold, load_checkpoint
-from tests.train.test_checkpoint_interval import Stop, StopAt
+from tests.train.test_checkpoint_interval import IMAGES, LABELS, Stop, StopAt
 
-RNG = np.random.default_rng(0)
-IMAGES = RNG.normal(size=(48, 12, 12)).astype("float32")
-LABELS = (IMAGES[:, 4:8, 4:8].mean(axis=(1, 2)) > 0).astype("int32")
+RNG = np.random.default_rng(1)
 
 
 def _build():
