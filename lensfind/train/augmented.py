@@ -7,9 +7,9 @@ transform, drawn on the host from ``(seed, fold, epoch, batch)``); it resamples 
 transforms the raw label columns with a :class:`~lensfind.data.device_augment.LabelPlan` before
 the loss and the metrics. Plain images (validation, prediction) go straight to the network.
 
-It shares the network's variables, optimizer, loss and metrics, so a resume checkpoint of it
-holds exactly what one of the network would, and :func:`network_of` gives back the network that
-is saved and scored. It computes in float32 whatever the dtype policy (the network's own layers
+It shares the network's variables, loss and metrics and has an optimizer of the same
+configuration (:func:`wrap`), so a resume checkpoint of it holds what one of the network would,
+and :func:`network_of` gives back the network that is saved and scored. It computes in float32 whatever the dtype policy (the network's own layers
 keep theirs), so the images reach the network's input normalisation as float32, as before.
 """
 from __future__ import annotations

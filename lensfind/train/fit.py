@@ -101,7 +101,7 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
              progress: bool = True, label: str = "", tensorboard: bool = True,
              stream=None, precision: str = "float32", distribute: str = "none",
              checkpoint_every_s: float | str = 0.0,
-             training_model: Callable[[keras.Model], keras.Model] = network_of) -> FitResult:
+             training_model: Callable[[keras.Model], keras.Model] | None = None) -> FitResult:
     """Train on ``train_data`` (a :class:`~lensfind.data.sequence.AugmentedSequence`),
     validating on ``validation_data`` (``(x, y)`` arrays), resuming from ``folder``.
 
@@ -125,8 +125,9 @@ def fit_fold(build: Callable[[], keras.Model], train_data, validation_data, fold
         checkpoint_every_s: least seconds between two checkpoints (0: every epoch, or
             ``"auto"``; see :class:`~lensfind.train.callbacks.FoldCheckpoint`).
         training_model: turns the built or resumed model into the one ``Model.fit`` trains
-            (e.g. :func:`~lensfind.train.augmented.for_training` for device augmentation);
-            the result's ``model`` is always the network (:func:`network_of`).
+            (e.g. :func:`~lensfind.train.augmented.for_training` for device augmentation;
+            default: the model as it is); the result's ``model`` is always the network
+            (:func:`network_of`).
     """
     with training_scope(precision, distribute, batch_size=batch_size) as plan:
         return _fit(plan, build, train_data, validation_data, folder, epochs=epochs,
@@ -160,7 +161,8 @@ def _fit(plan, build, train_data, validation_data, folder, *, epochs, patience, 
             (folder / stale).unlink(missing_ok=True)
         model = build()
         start, history, es_state, finished = 0, [], {}, False
-    model = training_model(model)
+    if training_model is not None:
+        model = training_model(model)
 
     es = None
     if patience > 0:
