@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+# TFP 0.25's JAX substrate does not import with JAX 0.10; the JAX backend's refine engine
+# (lensfind/refine/engine_jax.py) uses this tfp-nightly's, kept apart from the TensorFlow
+# install's tensorflow-probability and put first on the path by test-jax (same as the GPU runs)
+TFP_JAX_PIN := tfp-nightly==0.26.0.dev20261027
+TFP_JAX := $(VENV)/tfp-jax-$(subst ==,-,$(TFP_JAX_PIN))
 SMALL ?=
 RUNS ?= runs
 PYTEST_ARGS ?=
@@ -40,12 +45,18 @@ JAX_TESTS := tests/test_probabilistic.py tests/zoo/test_layers.py tests/zoo/test
 	tests/train/test_cv.py::test_tiny_cv_learns_and_writes_a_complete_run_directory \
 	tests/train/test_cv.py::test_saved_models_load_safely_and_reproduce_the_out_of_fold_scores \
 	tests/score/test_score_runner.py tests/score/test_score_stacks.py tests/score/test_score_shards.py \
-	tests/refine/test_forward.py
+	tests/refine/test_forward.py tests/refine/test_target.py tests/refine/test_posterior.py \
+	tests/refine/test_candidates.py
 JAX_DESELECT := not test_killed_run_resumes_to_the_same_file
 JAX_PYTEST_ARGS ?=
 
-test-jax: install
-	KERAS_BACKEND=jax JAX_PLATFORMS=cpu $(BIN)/python -m pytest -p tests.no_tensorflow \
+$(TFP_JAX): | $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps --target $@.partial $(TFP_JAX_PIN)
+	mv $@.partial $@
+
+test-jax: install $(TFP_JAX)
+	KERAS_BACKEND=jax JAX_PLATFORMS=cpu PYTHONPATH=$(TFP_JAX) $(BIN)/python -m pytest \
+		-p tests.no_tensorflow \
 		$(JAX_TESTS) -k "$(JAX_DESELECT)" $(JAX_PYTEST_ARGS)
 
 # ---- lens finding by k-fold cross-validation (thesis Table 5-1) ---------------------------------

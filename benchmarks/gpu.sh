@@ -3,8 +3,8 @@
 #
 #   bash benchmarks/gpu.sh STAGE [STAGE ...]      # from the repository root, with .whl/ carried
 #
-# Stages: info, distribute, score, train-device, train-xception, train-lensflow, train-bf16,
-# train-batch, train-fp32. Each writes its output to $OUT/<stage>.txt (OUT defaults to
+# Stages: info, distribute, score, train-device, xception-pair, refine, train-xception,
+# train-lensflow, train-bf16, train-batch, train-fp32. Each writes its output to $OUT/<stage>.txt (OUT defaults to
 # benchmarks/out) and prints its table. train-device is issue 12's one-call measurement: it
 # runs its parts in order while BUDGET_S (default 540) seconds last, skipping what would not
 # fit by its estimate, so one device call of 10 minutes holds it with XLA compiles counted. JAX's persistent compilation cache (/tmp/jax-cache) lets the second side of
@@ -34,8 +34,9 @@ part() {  # part ESTIMATE_S LABEL ARGS...: bench_train.py if ESTIMATE_S still fi
         echo "--- $label: skipped ($left s left, estimate $estimate s)"; return
     fi
     echo "--- $label (at $SECONDS s)"
-    timeout $((left - 5)) python3 benchmarks/bench_train.py --input-size "${INPUT_SIZE:-default}" --n "$N" \
-        --epochs 4 --repeats 1 --precision mixed_bfloat16 "$@" 2>&1 | grep -v "^I0000\|^W0000"
+    timeout $((left - 5)) python3 benchmarks/bench_train.py --input-size "${INPUT_SIZE:-default}" \
+        --n "$N" --epochs 4 --repeats 1 --precision mixed_bfloat16 "$@" 2>&1 \
+        | grep -v "^I0000\|^W0000"
     echo "--- $label done at $SECONDS s"
 }
 
@@ -68,6 +69,21 @@ numpy.__version__, 'scipy', scipy.__version__)" 2>&1 | tee -a "$log" ;;
                 part 200 "efficientnet_b0 b128 (bare without augmentation)" efficientnet_b0 \
                     --batch-size 128 --bare-augment off --no-pipeline
             } 2>&1 | tee -a "$log" ;;
+        xception-pair)  # issue 12 again: Xception b128 with longer epochs and 8 of them, so
+            # the 'auto' checkpoint policy's first and last writes weigh as in a real run
+            {
+                part 200 "xception b128, 8 epochs (bare without augmentation)" xception \
+                    --batch-size 128 --bare-augment off --no-pipeline --n 9216 --epochs 8
+            } 2>&1 | tee -a "$log" ;;
+        refine)  # issue 16: bench_refine on the JAX engine (tfp-nightly's JAX substrate) for
+            # REFINE_S seconds (default: the rest of BUDGET_S); the table is rewritten after
+            # every lens, so a cut run reports
+            left=${REFINE_S:-$((BUDGET_S - SECONDS - 10))}
+            echo "--- refine (at $SECONDS s, $left s left)" | tee -a "$log"
+            timeout "$left" python3 benchmarks/bench_refine.py --lenses "${LENSES:-50}" \
+                --prior-starts 3 --chains 4 --warmup 400 --draws 400 --out "$OUT/refine" 2>&1 \
+                | grep -v "^I0000\|^W0000" | tee -a "$log" | grep "^lens"
+            cat "$OUT/refine/bench_refine.md" 2>&1 | tee -a "$log" ;;
         train-xception)  # bf16, resume checkpoints at most every 60 s
             train xception --batch-size 128 --precision mixed_bfloat16 \
                 --checkpoint-every-s 60 2>&1 | tee -a "$log" | grep -v "^I0000" | tail -4 ;;

@@ -1,10 +1,11 @@
-"""Maximum a posteriori: L-BFGS-B (scipy) on the TensorFlow log-posterior, within the prior box,
+"""Maximum a posteriori: L-BFGS-B (scipy) on the compiled log-posterior, within the prior box,
 and the fast fit of the light and source that completes the network's start."""
 from __future__ import annotations
 
 import numpy as np
 from scipy import optimize
 
+from lensfind.refine import engines
 from lensfind.refine.forward import LENS_NAMES, NAMES
 from lensfind.refine.target import Target
 from lensfind.sim import profiles
@@ -23,7 +24,7 @@ def maximise(target: Target, start: np.ndarray, free=None, max_iter: int = 300,
              first_step: float = 1.0) -> tuple:
     """MAP from ``start (P,)``, moving only the parameters ``free`` (names; all by default),
     the first step about ``first_step`` :data:`SCALES` long: ``(theta (P,), log-posterior)``."""
-    run = target.value_and_gradient()
+    run = engines.current().value_and_gradient(target.key)
     index = np.array([NAMES.index(n) for n in (NAMES if free is None else free)])
     theta0 = target.prior.clip(np.asarray(start, np.float64))
     scale = _SCALE[index]
@@ -31,8 +32,8 @@ def maximise(target: Target, start: np.ndarray, free=None, max_iter: int = 300,
     def evaluate(u):
         theta = theta0.copy()
         theta[index] = u * scale
-        value, grad = run(np.asarray(theta, np.float32)[None])
-        return float(value[0]), grad.numpy()[0].astype(np.float64)[index] * scale
+        value, grad = run(np.asarray(theta, np.float32)[None], target.arrays)
+        return float(value[0]), grad[0].astype(np.float64)[index] * scale
 
     # L-BFGS-B's first step goes to u - gradient: dividing the objective by the start's largest
     # gradient / first_step moves it by about first_step scale units (not into a corner)
@@ -57,25 +58,50 @@ def _log_amp(flux: float, r_sersic: float, n_sersic: float) -> float:
     return float(np.log(max(profiles.sersic_amp(max(flux, 1.0), r_sersic, n_sersic), 1e-30)))
 
 
-def light_and_source_start(target: Target, lens: np.ndarray) -> np.ndarray:
-    """A full start vector from the lens parameters ``lens`` (LENS_NAMES order): lens light at the
-    lens centre, the source from the best of five positions (the centre, or 0.3 Einstein radii
-    away in four directions), light and source fitted with the lens held fixed (half the image
-    flux as light, a tenth as source to begin with)."""
+#: the source grid of :func:`light_and_source_start`: offsets from the lens centre [Einstein
+#: radii] along x and y, half-light radii [arcsec], shares of the image's flux
+SOURCE_OFFSETS = np.linspace(-1.0, 1.0, 9)
+SOURCE_RADII = (0.05, 0.15, 0.4)
+SOURCE_FLUXES = (0.03, 0.1, 0.3)
+
+
+def light_and_source_start(target: Target, lens: np.ndarray, keep: int = 2) -> np.ndarray:
+    """A full start vector from the lens parameters ``lens`` (LENS_NAMES order), the lens held
+    fixed: the lens light fitted first (at the lens centre, half the image flux to begin with,
+    the source faint), then the round n = 1 source whose position, size and flux on a grid
+    (:data:`SOURCE_OFFSETS` x :data:`SOURCE_RADII` x :data:`SOURCE_FLUXES`, one batched
+    evaluation) fit best, then light and source fitted together (the source kept round with
+    n = 1 first) from the ``keep`` best grid points and from the best with the light's first
+    guess; the best of those."""
     total = float(np.clip(target.image, 0, None).sum())
     p = dict(zip(LENS_NAMES, lens))
-    base = {**p, "light_x": p["center_x"], "light_y": p["center_y"], "light_r_sersic": 0.3,
-            "light_n_sersic": 4.0, "light_e1": 0.0, "light_e2": 0.0,
-            "light_log_amp": _log_amp(total / 2, 0.3, 4.0), "source_r_sersic": 0.1,
-            "source_n_sersic": 1.0, "source_e1": 0.0, "source_e2": 0.0,
-            "source_log_amp": _log_amp(total / 10, 0.1, 1.0)}
+    start = {**p, "light_x": p["center_x"], "light_y": p["center_y"], "light_r_sersic": 0.3,
+             "light_n_sersic": 4.0, "light_e1": 0.0, "light_e2": 0.0,
+             "light_log_amp": _log_amp(total / 2, 0.3, 4.0), "source_x": p["center_x"],
+             "source_y": p["center_y"], "source_r_sersic": 0.1, "source_n_sersic": 1.0,
+             "source_e1": 0.0, "source_e2": 0.0,
+             "source_log_amp": _log_amp(total / 1e4, 0.1, 1.0)}
+    light = [name for name in NAMES if name.startswith("light_")]
+    theta, _ = maximise(target, np.array([start[n] for n in NAMES]), light, max_iter=100,
+                        first_step=1e6)
+    offsets = SOURCE_OFFSETS * p["theta_e"]
+    grid = np.array([(p["center_x"] + dx, p["center_y"] + dy, r, _log_amp(share * total, r, 1.0))
+                     for dx in offsets for dy in offsets for r in SOURCE_RADII
+                     for share in SOURCE_FLUXES])
+    trial = np.repeat(theta[None], len(grid), axis=0)
+    columns = [NAMES.index(f"source_{k}") for k in ("x", "y", "r_sersic", "log_amp")]
+    trial[:, columns] = grid
+    values = np.asarray(target.log_prob(target.prior.clip(trial)))
+    round_source = light + [NAMES[c] for c in columns]
     free = [name for name in NAMES if name not in LENS_NAMES]
-    step = 0.3 * p["theta_e"]
+    starts = [trial[row] for row in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:keep]]
+    # the light fitted alone can swallow a bright source (ring or arcs): also the light's guess
+    guess = starts[0].copy()
+    guess[[NAMES.index(n) for n in light]] = [start[n] for n in light]
     best = None
-    for dx, dy in ((0, 0), (step, 0), (-step, 0), (0, step), (0, -step)):
-        start = dict(base, source_x=p["center_x"] + dx, source_y=p["center_y"] + dy)
-        theta, value = maximise(target, np.array([start[n] for n in NAMES]), free, max_iter=100,
-                                first_step=1e6)
+    for theta in starts + [guess]:
+        fitted, _ = maximise(target, theta, round_source, max_iter=100, first_step=1e6)
+        fitted, value = maximise(target, fitted, free, max_iter=100, first_step=1e6)
         if best is None or value > best[1]:
-            best = (theta, value)
+            best = (fitted, value)
     return best[0]

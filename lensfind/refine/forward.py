@@ -122,11 +122,11 @@ def pixelate(brightness, observation: Observation):
     return ops.mean(blocks, axis=(2, 4)) * observation.pixel_scale ** 2
 
 
-def convolve(images, psf: np.ndarray):
+def convolve(images, psf):
     """'Same'-size convolution (zero padding outside) of ``(B, n, n)`` images with one odd-sided
-    kernel ``(k, k)`` (as :func:`lensfind.sim.observe.convolve`)."""
-    kernel = np.ascontiguousarray(np.asarray(psf)[::-1, ::-1])[:, :, None, None]
-    kernel = ops.convert_to_tensor(kernel.astype(standardize_dtype(images.dtype)))
+    kernel ``(k, k)``, an array or a tensor (as :func:`lensfind.sim.observe.convolve`)."""
+    kernel = ops.convert_to_tensor(psf, standardize_dtype(images.dtype))
+    kernel = ops.flip(ops.flip(kernel, 0), 1)[:, :, None, None]
     out = ops.conv(images[..., None], kernel, strides=1, padding="same")
     return out[..., 0]
 
@@ -136,10 +136,12 @@ def columns(params) -> dict:
     return {name: params[:, i] for i, name in enumerate(NAMES)}
 
 
-def render_parts(params, observation: Observation, grid=None):
+def render_parts(params, observation: Observation, grid=None, psf=None):
     """Noiseless, PSF-convolved lens light and lensed source in flux per pixel:
     ``(light (B, n, n), source (B, n, n))``, in the dtype of ``params``. ``grid`` is
-    ``observation.grid(dtype)`` (pass it to avoid rebuilding it)."""
+    ``observation.grid(dtype)`` (pass it to avoid rebuilding it); ``psf`` (a tensor, for compiled
+    functions that take it as an argument) replaces ``observation.psf``."""
+    psf = observation.psf if psf is None else psf
     x, y = observation.grid(standardize_dtype(params.dtype)) if grid is None else grid
     p = columns(params)
     bx, by = sie_shear_ray_shoot(x, y, p["theta_e"], p["e1"], p["e2"], p["center_x"],
@@ -148,11 +150,12 @@ def render_parts(params, observation: Observation, grid=None):
                                                           "e1", "e2", "x", "y")))
     light = sersic(x, y, *(p[f"light_{k}"] for k in ("log_amp", "r_sersic", "n_sersic", "e1",
                                                       "e2", "x", "y")))
-    return (convolve(pixelate(light, observation), observation.psf),
-            convolve(pixelate(source, observation), observation.psf))
+    return (convolve(pixelate(light, observation), psf),
+            convolve(pixelate(source, observation), psf))
 
 
-def render(params, observation: Observation, grid=None):
-    """Noiseless model image ``(B, n, n)`` in flux per pixel (light + lensed source)."""
-    light, source = render_parts(params, observation, grid)
+def render(params, observation: Observation, grid=None, psf=None):
+    """Noiseless model image ``(B, n, n)`` in flux per pixel (light + lensed source); arguments
+    as :func:`render_parts`."""
+    light, source = render_parts(params, observation, grid, psf)
     return light + source

@@ -44,15 +44,19 @@ class NoiseModel:
         if self.noise_map is None and (self.sky < 0 or self.read_noise < 0):
             fail(f"{where}: sky, read_noise", (self.sky, self.read_noise), "values >= 0")
 
+    def variance_terms(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The pixel variance as ``weight * max(model, 0) + base``: ``(weight (), base shape)``
+        float32 -- 1 and ``sky + read_noise^2`` for the Poisson model, 0 and ``noise_map^2``."""
+        if self.noise_map is not None:
+            return np.float32(0.0), np.asarray(self.noise_map, np.float32) ** 2
+        return np.float32(1.0), np.full(shape, self.sky + self.read_noise ** 2, np.float32)
 
-def log_likelihood(model, data: np.ndarray, noise: NoiseModel):
+
+def log_likelihood(model, data, weight, base):
     """Gaussian log-likelihood ``(B,)`` of images ``model (B, n, n)`` given ``data (n, n)``,
-    constants included."""
-    data = ops.convert_to_tensor(np.asarray(data, np.float32))
-    if noise.noise_map is not None:
-        var = ops.convert_to_tensor(np.asarray(noise.noise_map, np.float32) ** 2)
-    else:
-        var = ops.maximum(model, 0.0) + (noise.sky + noise.read_noise ** 2)
+    constants included; variance ``weight * max(model, 0) + base`` (
+    :meth:`NoiseModel.variance_terms`). Tensors or arrays of the model's backend."""
+    var = weight * ops.maximum(model, 0.0) + base
     resid = data - model
     return -0.5 * ops.sum(resid * resid / var + ops.log(var) + math.log(2 * math.pi),
                           axis=(1, 2))

@@ -1,15 +1,19 @@
 """NUTS with tfp.mcmc: dual-averaging step size, dense mass matrix by preconditioning.
 
-Sampling ``z`` with ``theta = centre + L z`` (``L L^T = covariance``) under an identity mass matrix
-is NUTS on ``theta`` with mass matrix ``covariance^-1``.
+NUTS runs on the unconstrained ``u`` of the box prior (:class:`~lensfind.refine.prior.BoxPrior`),
+so no chain meets a wall. Sampling ``z`` with ``u = centre + L z`` (``L L^T = covariance``, both
+carried to ``u``) under an identity mass matrix is NUTS on ``u`` with mass matrix
+``covariance^-1``. The sampler runs in the engine of the Keras backend
+(:mod:`lensfind.refine.engines`).
 """
 from __future__ import annotations
 
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_probability as tfp
+
+from lensfind.refine import engines
+from lensfind.refine.target import Target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,34 +47,19 @@ def cholesky(covariance: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky((v * w) @ v.T)
 
 
-def sample(log_prob, centre: np.ndarray, covariance: np.ndarray,
+def sample(target: Target, centre: np.ndarray, covariance: np.ndarray,
            settings: NutsSettings) -> Chains:
-    """NUTS draws of ``log_prob`` (``theta (B, P) -> (B,)`` TensorFlow) around ``centre (P,)``;
-    the chains start at ``centre`` plus a tenth of a ``covariance`` draw."""
-    chol = tf.constant(cholesky(covariance), tf.float32)
-    mid = tf.constant(np.asarray(centre, np.float32))
-
-    def whitened(z):
-        return log_prob(mid + tf.linalg.matvec(chol, z))
-
+    """NUTS draws of ``target``'s posterior around ``centre (P,)`` with the mass matrix of
+    ``covariance (P, P)`` (both of ``theta``); the chains start at ``centre`` plus a tenth of a
+    ``covariance`` draw (in ``u``)."""
+    prior = target.prior
+    mid = prior.to_unconstrained(centre)
+    jac = prior.jacobian(mid)
+    chol = cholesky(covariance / np.outer(jac, jac))
     rng = np.random.default_rng(settings.seed)
-    z0 = tf.constant(0.1 * rng.standard_normal((settings.chains, centre.size)), tf.float32)
-    kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
-        tfp.mcmc.NoUTurnSampler(whitened, step_size=0.3,
-                                max_tree_depth=settings.max_tree_depth),
-        num_adaptation_steps=int(0.8 * settings.warmup),
-        target_accept_prob=settings.target_accept)
-
-    @tf.function(autograph=False)
-    def run():
-        return tfp.mcmc.sample_chain(
-            num_results=settings.draws, num_burnin_steps=settings.warmup, current_state=z0,
-            kernel=kernel, seed=tf.constant([settings.seed, 1], tf.int32),
-            trace_fn=lambda _, pkr: (pkr.inner_results.has_divergence,
-                                     pkr.inner_results.leapfrogs_taken, pkr.new_step_size))
-
-    z, (divergent, leapfrogs, step) = run()
-    theta = mid + tf.linalg.matvec(chol, z)                    # (draws, chains, P)
-    return Chains(np.transpose(theta.numpy(), (1, 0, 2)).astype(np.float64),
-                  divergent.numpy().T, float(np.mean(step.numpy()[-1])),
-                  float(leapfrogs.numpy().mean()))
+    z0 = 0.1 * rng.standard_normal((settings.chains, centre.size))
+    z, divergent, leapfrogs, step = engines.current().nuts(
+        target.key, target.arrays, mid.astype(np.float32), chol, z0, settings)
+    u = mid + z.astype(np.float64) @ chol.T                    # (draws, chains, P)
+    return Chains(np.transpose(prior.from_unconstrained(u), (1, 0, 2)), divergent.T,
+                  float(np.mean(step[-1])), float(leapfrogs.mean()))

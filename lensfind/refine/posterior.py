@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from lensfind.refine import diagnostics, fit, nuts
+from lensfind.refine import diagnostics, engines, fit, nuts
 from lensfind.refine.forward import LENS_NAMES, NAMES, Observation
 from lensfind.refine.likelihood import NoiseModel
 from lensfind.refine.prior import BoxPrior
@@ -50,7 +50,7 @@ class NetworkPosterior:
 def _laplace(target: Target, theta: np.ndarray, _network: NetworkPosterior) -> np.ndarray:
     """Inverse of the negative Hessian at the MAP (eigenvalues floored); the optimiser's
     :data:`~lensfind.refine.fit.SCALES` squared where the Hessian is not finite."""
-    h = -target.hessian(theta)
+    h = -engines.current().hessian(target.key, theta, target.arrays)
     if not np.all(np.isfinite(h)):
         return np.diag(np.array([fit.SCALES[n] for n in NAMES]) ** 2)
     h = (h + h.T) / 2
@@ -131,7 +131,7 @@ def refine(image: np.ndarray, observation: Observation, noise: NoiseModel,
     seconds["map"] = time.perf_counter() - t0
     cov = MASS_MATRICES[mass_matrix](target, theta_map, network)
     t0 = time.perf_counter()
-    chains = nuts.sample(target.log_prob, theta_map, cov, settings)
+    chains = nuts.sample(target, theta_map, cov, settings)
     seconds["nuts"] = time.perf_counter() - t0
     diag = diagnostics.per_parameter(chains.samples, NAMES)
     return Refined(chains.samples, theta_map, theta, diag,

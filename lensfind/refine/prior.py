@@ -1,4 +1,9 @@
-"""Uniform box prior over the forward model's parameters, checked against the network's start."""
+"""Uniform box prior over the forward model's parameters, checked against the network's start,
+and its map to the real line that NUTS samples on.
+
+Unconstrained coordinates: ``theta = low + (high - low) sigmoid(u)``. The box prior's density in
+``u`` is ``prod (high - low) sigmoid(u) sigmoid(-u)``, so the posterior is the same and the
+sampler meets no walls at the bounds (Stan's and PyMC's interval transform)."""
 from __future__ import annotations
 
 import dataclasses
@@ -54,3 +59,19 @@ class BoxPrior:
 
     def clip(self, theta: np.ndarray) -> np.ndarray:
         return np.clip(theta, self.low, self.high)
+
+    def to_unconstrained(self, theta: np.ndarray, margin: float = 1e-4) -> np.ndarray:
+        """``u`` of ``theta`` (``(..., P)``), moved at least ``margin`` of the box's width inside
+        it first (a bound itself is at infinity)."""
+        width = self.high - self.low
+        p = np.clip((np.asarray(theta) - self.low) / width, margin, 1 - margin)
+        return np.log(p) - np.log1p(-p)
+
+    def from_unconstrained(self, u: np.ndarray) -> np.ndarray:
+        """``theta`` of ``u`` (``(..., P)``)."""
+        return self.low + (self.high - self.low) / (1 + np.exp(-np.asarray(u)))
+
+    def jacobian(self, u: np.ndarray) -> np.ndarray:
+        """``d theta / d u`` per parameter at ``u (P,)`` (the map is diagonal)."""
+        s = 1 / (1 + np.exp(-np.asarray(u)))
+        return (self.high - self.low) * s * (1 - s)
