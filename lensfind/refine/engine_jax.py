@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from tensorflow_probability.substrates import jax as tfp
 
+from lensfind.refine.sampler import sample_chain
 from lensfind.refine.target import log_posterior, log_posterior_unconstrained
 
 
@@ -57,16 +58,7 @@ def _nuts(key, settings):
         def whitened(z):
             return log_posterior_unconstrained(mid + z @ chol.T, arrays, key)
 
-        kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
-            tfp.mcmc.NoUTurnSampler(whitened, step_size=0.3,
-                                    max_tree_depth=settings.max_tree_depth),
-            num_adaptation_steps=int(0.8 * settings.warmup),
-            target_accept_prob=settings.target_accept)
-        return tfp.mcmc.sample_chain(
-            num_results=settings.draws, num_burnin_steps=settings.warmup, current_state=z0,
-            kernel=kernel, seed=seed,
-            trace_fn=lambda _, pkr: (pkr.inner_results.has_divergence,
-                                     pkr.inner_results.leapfrogs_taken, pkr.new_step_size))
+        return sample_chain(tfp, whitened, z0, seed, settings)
     return run
 
 
