@@ -26,7 +26,9 @@ from lensfind.refine import forward, nuts, posterior, simulated
 from lensfind.refine.prior import BoxPrior, default_bounds
 from lensfind.sim.simulate import simulate
 
-CONFIG = simulated.clean_config(size=24, pixel_scale=0.1, n_lenses=1)
+# 3.2" cutouts and Einstein radii up to 1.2", so that the arcs and counter-images fall inside
+# (the simulator's default 0.5-1.5" put half of them outside the 2.4" cutouts of the first run)
+CONFIG = simulated.clean_config(size=32, pixel_scale=0.1, n_lenses=1, lens={"theta_e": [0.5, 1.2]})
 NETWORK = forward.LENS_NAMES[:5]
 SIGMA = np.array([0.05, 0.05, 0.05, 0.02, 0.02])
 SETTINGS = nuts.NutsSettings(chains=2, warmup=100, draws=100)

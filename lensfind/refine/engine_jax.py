@@ -63,7 +63,7 @@ def _nuts(key, settings):
 
 
 def nuts(key, arrays, mid, chol, z0, settings):
-    z, (divergent, leapfrogs, step) = _nuts(key, settings)(
+    z, (divergent, leapfrogs, step) = _nuts(key, settings.compiled())(
         _arrays(arrays), jnp.asarray(mid, jnp.float32), jnp.asarray(chol, jnp.float32),
         jnp.asarray(z0, jnp.float32), jax.random.PRNGKey(settings.seed))
     return tuple(np.asarray(a) for a in (z, divergent, leapfrogs, step))

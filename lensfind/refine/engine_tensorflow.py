@@ -67,7 +67,7 @@ def _nuts(key, settings):
 
 
 def nuts(key, arrays, mid, chol, z0, settings):
-    z, (divergent, leapfrogs, step) = _nuts(key, settings)(
+    z, (divergent, leapfrogs, step) = _nuts(key, settings.compiled())(
         _tensors(arrays), tf.constant(mid, tf.float32), tf.constant(chol, tf.float32),
         tf.constant(z0, tf.float32), tf.constant([settings.seed, 1], tf.int32))
     return z.numpy(), divergent.numpy(), leapfrogs.numpy(), step.numpy()

@@ -65,16 +65,18 @@ SOURCE_RADII = (0.05, 0.15, 0.4)
 SOURCE_FLUXES = (0.03, 0.1, 0.3)
 
 
-def light_and_source_start(target: Target, lens: np.ndarray, keep: int = 2) -> np.ndarray:
-    """A full start vector from the lens parameters ``lens`` (LENS_NAMES order), the lens held
-    fixed: the lens light fitted first (at the lens centre, half the image flux to begin with,
-    the source faint), then the round n = 1 source whose position, size and flux on a grid
-    (:data:`SOURCE_OFFSETS` x :data:`SOURCE_RADII` x :data:`SOURCE_FLUXES`, one batched
-    evaluation) fit best, then light and source fitted together (the source kept round with
-    n = 1 first) from the ``keep`` best grid points and from the best with the light's first
-    guess; the best of those."""
+def light_and_source_start(target: Target, lenses: np.ndarray, keep: int = 2) -> np.ndarray:
+    """A full start vector from candidate lens parameters ``lenses`` (``(K, 7)``, LENS_NAMES
+    order, the most likely first), each held fixed in turn: the lens light fitted first (at the
+    first lens's centre, half the image flux to begin with, the source faint), then the round
+    n = 1 source whose position, size and flux on a grid (:data:`SOURCE_OFFSETS` x
+    :data:`SOURCE_RADII` x :data:`SOURCE_FLUXES` around every lens, one batched evaluation) fit
+    best, then light and source fitted together (the source kept round with n = 1 first) from
+    the ``keep`` best (lens, source) pairs and from the best with the light's first guess; the
+    best of those."""
+    lenses = np.atleast_2d(np.asarray(lenses, np.float64))
     total = float(np.clip(target.image, 0, None).sum())
-    p = dict(zip(LENS_NAMES, lens))
+    p = dict(zip(LENS_NAMES, lenses[0]))
     start = {**p, "light_x": p["center_x"], "light_y": p["center_y"], "light_r_sersic": 0.3,
              "light_n_sersic": 4.0, "light_e1": 0.0, "light_e2": 0.0,
              "light_log_amp": _log_amp(total / 2, 0.3, 4.0), "source_x": p["center_x"],
@@ -84,15 +86,9 @@ def light_and_source_start(target: Target, lens: np.ndarray, keep: int = 2) -> n
     light = [name for name in NAMES if name.startswith("light_")]
     theta, _ = maximise(target, np.array([start[n] for n in NAMES]), light, max_iter=100,
                         first_step=1e6)
-    offsets = SOURCE_OFFSETS * p["theta_e"]
-    grid = np.array([(p["center_x"] + dx, p["center_y"] + dy, r, _log_amp(share * total, r, 1.0))
-                     for dx in offsets for dy in offsets for r in SOURCE_RADII
-                     for share in SOURCE_FLUXES])
-    trial = np.repeat(theta[None], len(grid), axis=0)
-    columns = [NAMES.index(f"source_{k}") for k in ("x", "y", "r_sersic", "log_amp")]
-    trial[:, columns] = grid
-    values = np.asarray(target.log_prob(target.prior.clip(trial)))
-    round_source = light + [NAMES[c] for c in columns]
+    trial = np.concatenate([_source_grid(theta, lens, total) for lens in lenses])
+    values = _log_prob_in_chunks(target, target.prior.clip(trial))
+    round_source = light + [f"source_{k}" for k in ("x", "y", "r_sersic", "log_amp")]
     free = [name for name in NAMES if name not in LENS_NAMES]
     starts = [trial[row] for row in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:keep]]
     # the light fitted alone can swallow a bright source (ring or arcs): also the light's guess
@@ -105,3 +101,23 @@ def light_and_source_start(target: Target, lens: np.ndarray, keep: int = 2) -> n
         if best is None or value > best[1]:
             best = (fitted, value)
     return best[0]
+
+
+def _source_grid(theta: np.ndarray, lens: np.ndarray, total: float) -> np.ndarray:
+    """``theta`` with the lens ``lens`` and each round source of the grid around it:
+    ``(len(grid), P)``."""
+    p = dict(zip(LENS_NAMES, lens))
+    offsets = SOURCE_OFFSETS * p["theta_e"]
+    grid = np.array([(p["center_x"] + dx, p["center_y"] + dy, r, _log_amp(share * total, r, 1.0))
+                     for dx in offsets for dy in offsets for r in SOURCE_RADII
+                     for share in SOURCE_FLUXES])
+    trial = np.repeat(theta[None], len(grid), axis=0)
+    trial[:, :len(LENS_NAMES)] = lens
+    columns = [NAMES.index(f"source_{k}") for k in ("x", "y", "r_sersic", "log_amp")]
+    trial[:, columns] = grid
+    return trial
+
+
+def _log_prob_in_chunks(target: Target, theta: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    return np.concatenate([np.asarray(target.log_prob(theta[i:i + chunk]))
+                           for i in range(0, len(theta), chunk)])

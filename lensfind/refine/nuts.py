@@ -18,7 +18,9 @@ from lensfind.refine.target import Target
 
 @dataclasses.dataclass(frozen=True)
 class NutsSettings:
-    """Chains, warm-up and kept draws per chain, tree depth, target acceptance, seed."""
+    """Chains, warm-up and kept draws per chain, tree depth, target acceptance, seed, and the
+    share of the warm-up after which the mass matrix is estimated again from the chains' own
+    draws (``mass_window``; 0 keeps the starting covariance throughout)."""
 
     chains: int = 2
     warmup: int = 200
@@ -26,6 +28,11 @@ class NutsSettings:
     max_tree_depth: int = 6
     target_accept: float = 0.9
     seed: int = 0
+    mass_window: float = 0.5
+
+    def compiled(self) -> "NutsSettings":
+        """The settings a compiled sampler depends on (seed and window set to 0)."""
+        return dataclasses.replace(self, seed=0, mass_window=0.0)
 
 
 @dataclasses.dataclass
@@ -47,18 +54,39 @@ def cholesky(covariance: np.ndarray) -> np.ndarray:
     return np.linalg.cholesky((v * w) @ v.T)
 
 
+def _window_covariance(u: np.ndarray) -> np.ndarray:
+    """Covariance of draws ``u (draws, chains, P)`` pooled, shrunk towards its diagonal as Stan
+    regularises its windowed estimate (weight n / (n + 5))."""
+    flat = u.reshape(-1, u.shape[-1])
+    n = len(flat)
+    cov = np.cov(flat, rowvar=False)
+    return (n / (n + 5)) * cov + (5 / (n + 5)) * np.diag(np.diag(cov))
+
+
 def sample(target: Target, centre: np.ndarray, covariance: np.ndarray,
            settings: NutsSettings) -> Chains:
     """NUTS draws of ``target``'s posterior around ``centre (P,)`` with the mass matrix of
     ``covariance (P, P)`` (both of ``theta``); the chains start at ``centre`` plus a tenth of a
-    ``covariance`` draw (in ``u``)."""
-    prior = target.prior
+    ``covariance`` draw (in ``u``). With ``settings.mass_window``, the first part of the warm-up
+    runs on its own and its draws give the mass matrix (and centre) of the rest."""
+    prior, engine = target.prior, engines.current()
     mid = prior.to_unconstrained(centre)
     jac = prior.jacobian(mid)
     chol = cholesky(covariance / np.outer(jac, jac))
     rng = np.random.default_rng(settings.seed)
     z0 = 0.1 * rng.standard_normal((settings.chains, centre.size))
-    z, divergent, leapfrogs, step = engines.current().nuts(
+    first = int(settings.warmup * settings.mass_window)
+    if first >= 20:
+        window = dataclasses.replace(settings, warmup=first // 2, draws=first - first // 2)
+        z = engine.nuts(target.key, target.arrays, mid.astype(np.float32), chol, z0,
+                        window)[0]
+        u = mid + z.astype(np.float64) @ chol.T
+        mid = u.reshape(-1, u.shape[-1]).mean(axis=0)
+        chol = cholesky(_window_covariance(u))
+        z0 = np.linalg.solve(chol, (u[-1] - mid).T).T
+        settings = dataclasses.replace(settings, warmup=settings.warmup - first,
+                                       seed=settings.seed + 1)
+    z, divergent, leapfrogs, step = engine.nuts(
         target.key, target.arrays, mid.astype(np.float32), chol, z0, settings)
     u = mid + z.astype(np.float64) @ chol.T                    # (draws, chains, P)
     return Chains(np.transpose(prior.from_unconstrained(u), (1, 0, 2)), divergent.T,

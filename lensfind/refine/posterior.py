@@ -40,11 +40,15 @@ class NetworkPosterior:
                                                                 np.shape(self.cov)),
                  f"finite arrays of shapes ({k},) and ({k}, {k})")
 
-    def lens_start(self) -> np.ndarray:
-        """Lens parameters (LENS_NAMES order): the network's mean, 0 for what it does not give
-        (the shear)."""
-        values = dict(zip(self.names, self.mean))
-        return np.array([values.get(n, 0.0) for n in LENS_NAMES])
+    def lens_starts(self, count: int, seed: int) -> np.ndarray:
+        """``(count, 7)`` lens parameters (LENS_NAMES order): the network's mean, then draws
+        from its posterior (``seed``); 0 for what it does not give (the shear)."""
+        rng = np.random.default_rng(seed)
+        draws = rng.multivariate_normal(self.mean, self.cov, size=count - 1, method="eigh")
+        out = np.zeros((count, len(LENS_NAMES)))
+        for j, name in enumerate(self.names):
+            out[:, LENS_NAMES.index(name)] = np.concatenate([[self.mean[j]], draws[:, j]])
+        return out
 
 
 def _laplace(target: Target, theta: np.ndarray, _network: NetworkPosterior) -> np.ndarray:
@@ -76,14 +80,19 @@ MASS_MATRICES = {"laplace": _laplace, "network": _network}
 
 
 def _prior_lens_start(prior: BoxPrior) -> np.ndarray:
-    """Lens start without the network: the middle of the prior box (a round, centred lens)."""
+    """Lens start without the network: the middle of the prior box (a round, centred lens),
+    ``(1, 7)``."""
     index = [NAMES.index(n) for n in LENS_NAMES]
-    return (prior.low[index] + prior.high[index]) / 2
+    return ((prior.low[index] + prior.high[index]) / 2)[None]
 
 
-#: name -> (network posterior, prior) -> lens-parameter start (LENS_NAMES order)
-STARTS = {"network": lambda network, prior: network.lens_start(),
-          "prior": lambda network, prior: _prior_lens_start(prior)}
+#: lens starts drawn from the network's posterior (its mean included) for the start search
+LENS_STARTS = 8
+
+#: name -> (network posterior, prior, seed) -> lens-parameter starts ``(K, 7)``
+STARTS = {"network": lambda network, prior, seed: prior.clip_lens(
+              network.lens_starts(LENS_STARTS, seed)),
+          "prior": lambda network, prior, seed: _prior_lens_start(prior)}
 
 
 @dataclasses.dataclass
@@ -126,7 +135,7 @@ def refine(image: np.ndarray, observation: Observation, noise: NoiseModel,
     target = Target(image, observation, noise, prior)
     seconds = {}
     t0 = time.perf_counter()
-    theta = fit.light_and_source_start(target, STARTS[start](network, prior))
+    theta = fit.light_and_source_start(target, STARTS[start](network, prior, settings.seed))
     theta_map, _ = fit.maximise(target, theta, first_step=10.0)
     seconds["map"] = time.perf_counter() - t0
     cov = MASS_MATRICES[mass_matrix](target, theta_map, network)

@@ -60,6 +60,11 @@ class BoxPrior:
     def clip(self, theta: np.ndarray) -> np.ndarray:
         return np.clip(theta, self.low, self.high)
 
+    def clip_lens(self, lens: np.ndarray) -> np.ndarray:
+        """Lens parameters ``(..., 7)`` (the first columns of NAMES) clipped into the box."""
+        k = np.shape(lens)[-1]
+        return np.clip(lens, self.low[:k], self.high[:k])
+
     def to_unconstrained(self, theta: np.ndarray, margin: float = 1e-4) -> np.ndarray:
         """``u`` of ``theta`` (``(..., P)``), moved at least ``margin`` of the box's width inside
         it first (a bound itself is at infinity)."""

@@ -79,3 +79,15 @@ def test_refusals_name_field_and_value(lens):
     bounds["theta_e"] = (0.01, 0.02)
     with pytest.raises(ValueError, match=r"network mean of theta_e"):
         posterior.refine(image, obs, noise, network, BoxPrior.from_bounds(bounds))
+
+
+def test_lens_starts_are_the_network_mean_then_draws_from_its_posterior():
+    names = forward.LENS_NAMES[:5]
+    mean = np.array([1.0, 0.1, -0.1, 0.02, -0.03])
+    cov = np.diag([0.05, 0.04, 0.03, 0.02, 0.01]) ** 2
+    starts = posterior.NetworkPosterior(names, mean, cov).lens_starts(4001, seed=3)
+    assert starts.shape == (4001, len(forward.LENS_NAMES))
+    np.testing.assert_array_equal(starts[0, :5], mean)
+    assert np.all(starts[:, 5:] == 0)                      # the shear: not given by the network
+    np.testing.assert_allclose(starts[1:, :5].mean(axis=0), mean, atol=4 * 0.05 / np.sqrt(4000))
+    np.testing.assert_allclose(starts[1:, :5].std(axis=0), np.sqrt(np.diag(cov)), rtol=0.05)
