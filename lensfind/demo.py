@@ -176,7 +176,8 @@ def stage_refine(state: DemoState) -> list[str]:
     folder = state.out / "refine"
     table = _refine_table(state.out / "scores" / "heldout.csv", state.out / "heldout", folder,
                           state.results["regress_member"], exp.simulation.noise.read_noise)
-    options = RefineOptions(member=state.results["regress_member"], settings=REFINE_NUTS)
+    options = RefineOptions(member=state.results["regress_member"], settings=REFINE_NUTS,
+                            truth=state.out / "heldout" / "index.csv")
     rows = refine_candidates(table, folder, options)
     lines = [f"{r['id']} ({r['flag'] or 'converged'}): corner {folder / r['id'] / 'corner.png'}, "
              f"data / model / residuals {folder / r['id'] / 'residuals.png'}" for r in rows]

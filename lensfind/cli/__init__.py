@@ -213,6 +213,10 @@ def _refine_args(p: argparse.ArgumentParser) -> None:
                         "MAP, or the network's for the lens parameters (default laplace)")
     p.add_argument("--rhat-max", type=float, default=1.05, help="flag above this R-hat (1.05)")
     p.add_argument("--ess-min", type=float, default=50.0, help="flag below this ESS (50)")
+    p.add_argument("--truth", default=None, metavar="TRUTH.csv",
+                   help="known parameters of simulated candidates (id column and any of "
+                        "theta_e, e1, ..., source_x, ...; e.g. a simulated set's index.csv): "
+                        "drawn in the corner plots and written beside the posterior")
 
 
 def _merge_scores_args(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ def refine_command(args: argparse.Namespace) -> int:
         supersampling=args.supersampling, mass_matrix=args.mass_matrix,
         settings=NutsSettings(chains=args.chains, warmup=args.warmup, draws=args.draws,
                               seed=args.seed),
-        limits=Limits(rhat_max=args.rhat_max, ess_min=args.ess_min))
+        limits=Limits(rhat_max=args.rhat_max, ess_min=args.ess_min), truth=args.truth)
     rows = refine_candidates(args.candidates, args.out, options)
     flagged = sum(1 for row in rows if row["flag"])
     print(f"refined {len(rows)} candidates into {args.out} ({flagged} flagged): "

@@ -23,7 +23,8 @@ def save_samples(path: Path, refined: Refined) -> None:
 
 
 def corner_plot(path: Path, refined: Refined, truth: np.ndarray | None = None) -> None:
-    """Corner plot of the lens parameters (and the source position)."""
+    """Corner plot of the lens parameters (and the source position), with the ``truth``
+    ``(P,)`` where it is known (NaN: unknown)."""
     import corner
     import matplotlib
     matplotlib.use("Agg")
@@ -33,7 +34,8 @@ def corner_plot(path: Path, refined: Refined, truth: np.ndarray | None = None) -
     flat = refined.samples.reshape(-1, len(NAMES))[:, index]
     with plt.style.context("default"):    # not a style another stage set (optuna: ggplot)
         fig = corner.corner(flat, labels=list(names), quantiles=[0.16, 0.5, 0.84],
-                            truths=None if truth is None else truth[index], show_titles=True,
+                            truths=None if truth is None else
+                            [None if np.isnan(v) else v for v in truth[index]], show_titles=True,
                             title_fmt=".3f", title_kwargs={"fontsize": 8},
                             label_kwargs={"fontsize": 8})
         with atomic_path(path) as tmp:
@@ -72,9 +74,11 @@ def residual_panel(path: Path, image: np.ndarray, refined: Refined, observation,
     plt.close(fig)
 
 
-def summary_row(candidate_id: str, refined: Refined, network: NetworkPosterior) -> dict:
+def summary_row(candidate_id: str, refined: Refined, network: NetworkPosterior,
+                truth: np.ndarray | None = None) -> dict:
     """One table row: per lens parameter the posterior mean, 16th/84th percentiles, R-hat,
-    bulk ESS and the network's mean and sigma; then the diagnostics."""
+    bulk ESS, the network's mean and sigma and, with ``truth`` ``(P,)``, the true value; then
+    the diagnostics."""
     row = {"id": candidate_id}
     summary = refined.summary()
     net = dict(zip(network.names, zip(network.mean, np.sqrt(np.diag(network.cov)))))
@@ -85,6 +89,8 @@ def summary_row(candidate_id: str, refined: Refined, network: NetworkPosterior) 
                     f"{name}_ess": refined.diagnostics[name]["ess_bulk"],
                     f"{name}_network": net.get(name, (np.nan, np.nan))[0],
                     f"{name}_network_sigma": net.get(name, (np.nan, np.nan))[1]})
+        if truth is not None:
+            row[f"{name}_truth"] = float(truth[NAMES.index(name)])
     row.update({"flag": refined.flag or "", "divergent": refined.divergent,
                 "step_size": refined.step_size, "leapfrogs": refined.leapfrogs,
                 "seconds": sum(refined.seconds.values())})
@@ -93,14 +99,15 @@ def summary_row(candidate_id: str, refined: Refined, network: NetworkPosterior) 
 
 def write_table(out: Path, rows: list[dict]) -> tuple[Path, Path]:
     """``refined.csv`` (every column) and ``refined.md`` (mean [p16, p84] beside the network's
-    mean +- sigma, and the flag) in ``out``."""
+    mean +- sigma and the truth where known, and the flag) in ``out``."""
     columns = max((list(row) for row in rows), key=len, default=["id"])
     csv_path, md_path = out / "refined.csv", out / "refined.md"
     with atomic_path(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    head = ["id"] + [f"{n} HMC [68 %] / network" for n in LENS_NAMES] + ["max R-hat", "flag"]
+    head = ["id"] + [f"{n} HMC [68 %] / network (/ truth)" for n in LENS_NAMES] + \
+        ["max R-hat", "flag"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["id"]]
@@ -109,8 +116,10 @@ def write_table(out: Path, rows: list[dict]) -> tuple[Path, Path]:
                          + " |")
             continue
         for n in LENS_NAMES:
+            truth = row.get(n + "_truth", float("nan"))
             cells.append(f"{row[n]:.3f} [{row[n + '_p16']:.3f}, {row[n + '_p84']:.3f}] / "
-                         f"{row[n + '_network']:.3f} +- {row[n + '_network_sigma']:.3f}")
+                         f"{row[n + '_network']:.3f} +- {row[n + '_network_sigma']:.3f}"
+                         + ("" if np.isnan(truth) else f" / truth {truth:.3f}"))
         cells.append(f"{max(row[n + '_rhat'] for n in LENS_NAMES):.3f}")
         cells.append(row["flag"] or "converged")
         lines.append("| " + " | ".join(cells) + " |")

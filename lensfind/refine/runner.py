@@ -22,14 +22,15 @@ from lensfind.refine import diagnostics, nuts, outputs
 from lensfind.refine.candidates import read_candidates
 from lensfind.refine.posterior import refine
 from lensfind.refine.prior import BoxPrior, default_bounds
+from lensfind.refine.truth import read_truth
 from lensfind.score.lock import output_lock
 
 
 @dataclasses.dataclass(frozen=True)
 class RefineOptions:
     """Regression member whose posterior starts the fit, table columns, sub-pixels per pixel,
-    NUTS settings, convergence limits and mass matrix (see :data:`~lensfind.refine.posterior.
-    MASS_MATRICES`)."""
+    NUTS settings, convergence limits, mass matrix (see :data:`~lensfind.refine.posterior.
+    MASS_MATRICES`) and an optional truth table (:mod:`lensfind.refine.truth`)."""
 
     member: str
     id_column: str = "id"
@@ -38,6 +39,7 @@ class RefineOptions:
     settings: nuts.NutsSettings = nuts.NutsSettings()
     limits: diagnostics.Limits = diagnostics.Limits()
     mass_matrix: str = "laplace"
+    truth: str | Path | None = None
 
 
 def refine_candidates(table: str | Path, out: str | Path, options: RefineOptions,
@@ -52,6 +54,8 @@ def refine_candidates(table: str | Path, out: str | Path, options: RefineOptions
                                                     * c.observation.pixel_scale))
         prior.check_contains(c.network.names, c.network.mean, c.where)
         priors.append(prior)
+    truths = {} if options.truth is None else read_truth(options.truth, options.id_column,
+                                                         [c.id for c in candidates])
     rows = []
     with output_lock(out / "refined", say):
         for c, prior in zip(candidates, priors):
@@ -73,10 +77,10 @@ def refine_candidates(table: str | Path, out: str | Path, options: RefineOptions
                 say(f"{c.id}: {row['flag']}")
                 continue
             outputs.save_samples(folder / "samples.npz", refined)
-            outputs.corner_plot(folder / "corner.png", refined)
+            outputs.corner_plot(folder / "corner.png", refined, truths.get(c.id))
             outputs.residual_panel(folder / "residuals.png", c.image, refined, c.observation,
                                    c.noise)
-            row = outputs.summary_row(c.id, refined, c.network)
+            row = outputs.summary_row(c.id, refined, c.network, truths.get(c.id))
             write_json(done, row, fsync=True)
             rows.append(row)
             say(f"{c.id}: {refined.flag or 'converged'} "

@@ -19,7 +19,7 @@ SIGMA = np.array([0.04, 0.04, 0.04, 0.02, 0.02])
 
 def _write_candidates(folder, network_rows=None):
     batch = simulate(CONFIG, seed=2)
-    rows = []
+    rows, truths = [], []
     for i in range(len(batch)):
         p = batch.params
         header = fits.Header({"BUNIT": "electron", "PIXSCALE": CONFIG.pixel_scale,
@@ -32,9 +32,15 @@ def _write_candidates(folder, network_rows=None):
         row.update({f"reg_{n}": m for n, m in zip(NAMES, mean)})
         row.update({f"reg_{n}_sigma": s for n, s in zip(NAMES, SIGMA)})
         rows.append(row)
+        truths.append({"id": f"lens{i}", "theta_e": float(p["theta_e"][i]),
+                       "e1": "" if i == 1 else float(p["e1"][i]), "label": 1})
+    _write_csv(folder / "truth.csv", truths)
     for i, changes in (network_rows or {}).items():
         rows[i].update(changes)
-    path = folder / "scores.csv"
+    return _write_csv(folder / "scores.csv", rows)
+
+
+def _write_csv(path, rows):
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -49,7 +55,8 @@ ARGS = ["--member", "reg", "--warmup", "30", "--draws", "30", "--supersampling",
 def test_refine_writes_samples_plots_and_table_and_resumes(tmp_path, capsys):
     table = _write_candidates(tmp_path)
     out = tmp_path / "refined"
-    assert main(["refine", str(table), "--out", str(out)] + ARGS) == 0
+    truth = ["--truth", str(tmp_path / "truth.csv")]
+    assert main(["refine", str(table), "--out", str(out)] + ARGS + truth) == 0
     for i in range(2):
         with np.load(out / f"lens{i}" / "samples.npz") as npz:
             assert npz["samples"].shape == (2, 30, len(forward.NAMES))
@@ -63,12 +70,15 @@ def test_refine_writes_samples_plots_and_table_and_resumes(tmp_path, capsys):
         assert row["flag"].startswith(("rhat(", "ess_", "divergent")), row["flag"]
         assert float(row["theta_e_p16"]) <= float(row["theta_e"]) <= float(row["theta_e_p84"])
         assert float(row["theta_e_network_sigma"]) == pytest.approx(0.04)
-    assert "HMC [68 %] / network" in (out / "refined.md").read_text()
+        assert abs(float(row["theta_e_truth"]) - float(row["theta_e"])) < 0.1
+    assert rows[1]["e1_truth"] == "nan" and rows[0]["e1_truth"] != "nan"
+    assert "HMC [68 %] / network (/ truth)" in (out / "refined.md").read_text()
+    assert "/ truth " in (out / "refined.md").read_text()
     # a kill after lens0: lens1's record is gone; the rerun keeps lens0 and redoes lens1
     before = (out / "lens0" / "samples.npz").stat().st_mtime_ns
     (out / "lens1" / "summary.json").unlink()
     capsys.readouterr()
-    assert main(["refine", str(table), "--out", str(out)] + ARGS) == 0
+    assert main(["refine", str(table), "--out", str(out)] + ARGS + truth) == 0
     said = capsys.readouterr().out
     assert "lens0: done before, kept" in said and "lens1: done before" not in said
     assert (out / "lens0" / "samples.npz").stat().st_mtime_ns == before
@@ -93,3 +103,20 @@ def test_noise_in_other_units_than_the_image_is_refused(tmp_path, capsys):
     assert main(["refine", str(table), "--out", str(tmp_path / "refined")] + ARGS) != 0
     assert "line 3: noise units = 'electron/s'" in capsys.readouterr().err
     assert not (tmp_path / "refined").exists()
+
+
+@pytest.mark.parametrize("truth_rows, message", [
+    ([{"id": "lens0", "theta_e": 0.8}], r"ids of the candidates = \['lens1'\].*1 missing"),
+    ([{"id": "lens0", "theta_e": 0.8}, {"id": "lens1", "theta_e": "big"}],
+     r"truth\.csv line 3: theta_e = 'big'.*a number or an empty cell"),
+    ([{"name": "lens0", "theta_e": 0.8}], r"id column = 'id'.*\['name', 'theta_e'\]"),
+    ([{"id": "lens0", "mass": 0.8}], r"parameter columns.*theta_e"),
+])
+def test_a_bad_truth_table_is_refused_before_any_work(tmp_path, capsys, truth_rows, message):
+    table = _write_candidates(tmp_path)
+    _write_csv(tmp_path / "truth.csv", truth_rows)
+    out = tmp_path / "refined"
+    assert main(["refine", str(table), "--out", str(out), "--truth",
+                 str(tmp_path / "truth.csv")] + ARGS) != 0
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
