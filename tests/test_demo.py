@@ -47,6 +47,10 @@ def _heldout(tmp_path, member="demo-regress"):
     (tmp_path / "scores").mkdir()
     (tmp_path / "scores" / "heldout.csv").write_text(
         csv_table(list(rows[0]), [list(r.values()) for r in rows]))
+    truth = ["theta_e", "e1", "e2", "center_x", "center_y"]     # the export's index.csv
+    (tmp_path / "heldout" / "index.csv").write_text(csv_table(
+        ["id"] + truth, [[r["id"]] + [float(batch.params[n][i % 2]) for n in truth]
+                         for i, r in enumerate(rows)]))
 
 
 @pytest.mark.slow   # ~30 s on 2 cores: one small candidate, a short NUTS run
@@ -66,4 +70,5 @@ def test_refine_stage_writes_plots_and_table(tmp_path, monkeypatch):
         assert picture.shape[0] > 200 and picture[..., :3].std() > 0.05
     assert fits.getdata(tmp_path / "refine" / "cutouts" / "000000.fits").shape == (24, 24)
     assert "000000" in (tmp_path / "refine" / "refined.md").read_text()
+    assert "/ truth " in (tmp_path / "refine" / "refined.md").read_text()
     assert str(tmp_path / "refine" / "refined.csv") in lines[1]
