@@ -92,9 +92,7 @@ class Transform:
         of square-grid moves (:func:`grid_move`) snapped to exact 0 and +-1 so that the
         device permutes their pixels exactly; ``mirrored`` is 1 where exactly one flip is on."""
         a = self.matrix()
-        quarter = self.angle / (0.5 * np.pi)  # the grid_move test, for the whole batch
-        grid = (np.abs(quarter - np.round(quarter)) <= 1e-9) & (self.zoom == 1.0) \
-            & (self.shear == 0.0)
+        grid, _ = grid_quarters(self.angle, self.zoom, self.shear)
         a[grid] = np.round(a[grid])
         mirrored = np.logical_xor(self.flip_x, self.flip_y)
         return np.column_stack([a.reshape(-1, 4), self.angle, mirrored, self.zoom]) \
@@ -163,14 +161,22 @@ def apply_transforms(images: np.ndarray, transform: Transform, *,
     return out[..., 0] if squeeze else out
 
 
+def grid_quarters(angle, zoom, shear) -> tuple[np.ndarray, np.ndarray]:
+    """Which transforms are moves of the square grid (rotation a multiple of 90 degrees within
+    1e-9 rad, zoom 1, no shear), and their quarter turns (0-3): two arrays of ``angle``'s
+    shape."""
+    quarter = np.asarray(angle) / (0.5 * np.pi)
+    turns = np.round(quarter)
+    grid = (np.abs(quarter - turns) <= 1e-9) & (np.asarray(zoom) == 1.0) \
+        & (np.asarray(shear) == 0.0)
+    return grid, turns.astype(int) % 4
+
+
 def grid_move(transform: Transform, i: int) -> int | None:
     """Quarter turns (0-3) of image ``i`` if its transform is a move of the square grid
-    (rotation a multiple of 90 degrees within 1e-9 rad, zoom 1, no shear), else None."""
-    quarter = transform.angle[i] / (0.5 * np.pi)
-    if (abs(quarter - round(quarter)) > 1e-9 or transform.zoom[i] != 1.0
-            or transform.shear[i] != 0.0):
-        return None
-    return int(round(quarter)) % 4
+    (:func:`grid_quarters`), else None."""
+    grid, turns = grid_quarters(transform.angle[i], transform.zoom[i], transform.shear[i])
+    return int(turns) if grid else None
 
 
 # ------------------------------------------------------------------------------ parameters
