@@ -22,6 +22,7 @@ from lensfind.data.substructure_gallery import plot_substructure_variants
 from lensfind.evaluate.report import evaluate_scores
 from lensfind.files import atomic_write_text, csv_table
 from lensfind.refine.candidates import write_cutout
+from lensfind.refine.diagnostics import Limits
 from lensfind.refine.nuts import NutsSettings
 from lensfind.refine.runner import RefineOptions, refine_candidates
 from lensfind.score.runner import ScoreOptions, score_candidates
@@ -33,10 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
 EXAMPLES = ROOT / "data" / "examples" / "candidates.csv"
 #: refine stage: central crop [pixels] of the 0.05"/pixel held-out cutouts (2.0" across), the
-#: largest regression Einstein radius [arcsec] refined in it, and the NUTS run per candidate
+#: largest regression Einstein radius [arcsec] refined in it, the NUTS run per candidate, and
+#: the convergence limits: no pixel-integration check, since the model integrates pixels as the
+#: simulator drew them (its supersampling; lensfind.refine.integration)
 REFINE_CROP = 40
 REFINE_MAX_THETA_E = 0.6
 REFINE_NUTS = NutsSettings(chains=2, warmup=100, draws=150, seed=0)
+REFINE_LIMITS = Limits(integration_chi2_max=float("inf"))
 
 
 @dataclasses.dataclass
@@ -171,12 +175,14 @@ def stage_evaluate(state: DemoState) -> list[str]:
 def stage_refine(state: DemoState) -> list[str]:
     """HMC posteriors under the physical model (SIE + shear, Sersic source and light) for the two
     held-out lenses the regression run scored with the highest p_lens whose Einstein radius fits
-    a 2" crop: corner plot, data / model / residual panel, posterior table."""
+    a 2" crop: corner plot, data / model / residual panel, posterior table. The model renders
+    light beyond the crop's edges (``edges="sky"``) and integrates pixels as the simulation."""
     exp, _ = state.results["find"]
     folder = state.out / "refine"
     table = _refine_table(state.out / "scores" / "heldout.csv", state.out / "heldout", folder,
                           state.results["regress_member"], exp.simulation.noise.read_noise)
     options = RefineOptions(member=state.results["regress_member"], settings=REFINE_NUTS,
+                            supersampling=exp.simulation.supersampling, limits=REFINE_LIMITS,
                             truth=state.out / "heldout" / "index.csv")
     rows = refine_candidates(table, folder, options)
     lines = [f"{r['id']} ({r['flag'] or 'converged'}): corner {folder / r['id'] / 'corner.png'}, "
@@ -230,7 +236,8 @@ def run_demo(out: str | Path = "demo-output") -> dict[str, list[str]]:
         _banner(f"lensfind demo [{name}]: {stage.__doc__}")
         t0 = time.perf_counter()
         report[name] = stage(state) + [f"({time.perf_counter() - t0:.0f} s)"]
-    _banner(f"lensfind demo finished in {time.perf_counter() - start:.0f} s; outputs in {state.out}")
+    _banner(f"lensfind demo finished in {time.perf_counter() - start:.0f} s; "
+            f"outputs in {state.out}")
     for name, lines in report.items():
         print(f"{name}:")
         for line in lines:

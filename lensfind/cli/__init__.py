@@ -204,6 +204,10 @@ def _refine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path-column", default="path", help="cutout path column (default path)")
     p.add_argument("--supersampling", type=int, default=2,
                    help="sub-pixels per pixel side of the model (default 2)")
+    p.add_argument("--edges", choices=("sky", "dark"), default="sky",
+                   help="beyond the cutouts' edges: sky (real images and crops: the model is "
+                        "rendered a PSF half-width further, light spills in) or dark (zero "
+                        "padding, as lensfind's simulator draws uncropped cutouts); default sky")
     p.add_argument("--chains", type=int, default=2, help="NUTS chains (default 2)")
     p.add_argument("--warmup", type=int, default=200, help="warm-up draws per chain (200)")
     p.add_argument("--draws", type=int, default=200, help="kept draws per chain (200)")
@@ -213,6 +217,9 @@ def _refine_args(p: argparse.ArgumentParser) -> None:
                         "MAP, or the network's for the lens parameters (default laplace)")
     p.add_argument("--rhat-max", type=float, default=1.05, help="flag above this R-hat (1.05)")
     p.add_argument("--ess-min", type=float, default=50.0, help="flag below this ESS (50)")
+    p.add_argument("--integration-max", type=float, default=1.0,
+                   help="flag when doubling the sub-pixels moves the MAP model by more than "
+                        "this chi2 (1; inf for images drawn at the model's own supersampling)")
     p.add_argument("--truth", default=None, metavar="TRUTH.csv",
                    help="known parameters of simulated candidates (id column and any of "
                         "theta_e, e1, ..., source_x, ...; e.g. a simulated set's index.csv): "

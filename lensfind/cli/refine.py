@@ -12,10 +12,11 @@ from lensfind.refine.runner import RefineOptions, refine_candidates
 def refine_command(args: argparse.Namespace) -> int:
     options = RefineOptions(
         member=args.member, id_column=args.id_column, path_column=args.path_column,
-        supersampling=args.supersampling, mass_matrix=args.mass_matrix,
+        supersampling=args.supersampling, edges=args.edges, mass_matrix=args.mass_matrix,
         settings=NutsSettings(chains=args.chains, warmup=args.warmup, draws=args.draws,
                               seed=args.seed),
-        limits=Limits(rhat_max=args.rhat_max, ess_min=args.ess_min), truth=args.truth)
+        limits=Limits(rhat_max=args.rhat_max, ess_min=args.ess_min,
+                      integration_chi2_max=args.integration_max), truth=args.truth)
     rows = refine_candidates(args.candidates, args.out, options)
     flagged = sum(1 for row in rows if row["flag"])
     print(f"refined {len(rows)} candidates into {args.out} ({flagged} flagged): "

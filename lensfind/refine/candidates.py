@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,16 @@ from lensfind.refine.forward import LENS_NAMES, Observation
 from lensfind.refine.likelihood import NoiseModel
 from lensfind.refine.posterior import NetworkPosterior
 from lensfind.sim import observe
-from lensfind.validation import fail
+from lensfind.validation import fail, lookup
 
 PSF_SIZE = 15   # side of the Gaussian PSF kernel [pixels]
+
+#: what lies beyond a cutout's edges -> its model's observation: ``sky`` (a real image or a crop
+#: of a larger one: light from outside spills in through the PSF, so the model is rendered with a
+#: margin of the PSF's half-width) or ``dark`` (zero padding, as lensfind's simulator draws its
+#: uncropped cutouts)
+EDGES: dict[str, Callable[[Observation], Observation]] = {
+    "sky": Observation.with_sky_margin, "dark": lambda observation: observation}
 
 
 @dataclasses.dataclass
@@ -64,9 +72,11 @@ def network_posterior(row: dict, member: str, where: str) -> NetworkPosterior:
     return NetworkPosterior(names, mean, cov)
 
 
-def read_cutout(path: Path, where: str,
-                supersampling: int = 2) -> tuple[np.ndarray, str, Observation, NoiseModel]:
-    """Image, units, grid + PSF and noise model of a FITS cutout (see the module doc)."""
+def read_cutout(path: Path, where: str, supersampling: int = 2,
+                edges: str = "sky") -> tuple[np.ndarray, str, Observation, NoiseModel]:
+    """Image, units, grid + PSF (edges as :data:`EDGES` ``[edges]``) and noise model of a FITS
+    cutout (see the module doc)."""
+    edge = lookup(EDGES, edges, "cutout edges")
     from astropy.io import fits
     if not path.is_file():
         fail(f"{where}: cutout", str(path), "an existing FITS file")
@@ -96,7 +106,7 @@ def read_cutout(path: Path, where: str,
                            units=str(header.get("NOISEUNT", units)))
     scale = float(header["PIXSCALE"])
     psf = observe.gaussian_kernels(np.array([float(header["PSFFWHM"])]), PSF_SIZE, scale)[0]
-    return image, units, Observation(image.shape[0], scale, supersampling, psf), noise
+    return image, units, edge(Observation(image.shape[0], scale, supersampling, psf)), noise
 
 
 def write_cutout(path: Path, image: np.ndarray, pixel_scale: float, psf_fwhm: float, sky: float,
@@ -117,7 +127,7 @@ def write_cutout(path: Path, image: np.ndarray, pixel_scale: float, psf_fwhm: fl
 
 
 def read_candidates(table: Path, member: str, id_column: str = "id", path_column: str = "path",
-                    supersampling: int = 2) -> list[Candidate]:
+                    supersampling: int = 2, edges: str = "sky") -> list[Candidate]:
     """Every row of ``table`` (CSV), checked before any work is done."""
     with open(table, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -132,7 +142,8 @@ def read_candidates(table: Path, member: str, id_column: str = "id", path_column
         network = network_posterior(row, member, where)
         path = Path(row[path_column])
         image, units, obs, noise = read_cutout(path if path.is_absolute()
-                                               else table.parent / path, where, supersampling)
+                                               else table.parent / path, where, supersampling,
+                                               edges)
         noise.check(units, where)
         out.append(Candidate(row[id_column], where, image, units, obs, noise, network))
     return out

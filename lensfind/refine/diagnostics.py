@@ -1,5 +1,5 @@
-"""Convergence diagnostics per parameter with ArviZ (rank-normalised R-hat, bulk and tail ESS)
-and the first one that fails."""
+"""Convergence diagnostics per parameter with ArviZ (rank-normalised R-hat, bulk and tail ESS),
+the pixel-integration check (:mod:`lensfind.refine.integration`), and the first that fails."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,11 +15,14 @@ with warnings.catch_warnings():       # ArviZ 0.2x announces its refactor on imp
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """Convergence requires R-hat <= ``rhat_max``, bulk and tail ESS >= ``ess_min`` for every
-    parameter and at most ``divergent_max`` of the draws divergent."""
+    parameter and at most ``divergent_max`` of the draws divergent; the model's pixel integration
+    must move by at most ``integration_chi2_max`` when the sub-pixels double (inf: not checked,
+    for images drawn at the model's own supersampling)."""
 
     rhat_max: float = 1.05
     ess_min: float = 50.0
     divergent_max: float = 0.05
+    integration_chi2_max: float = 1.0
 
 
 def per_parameter(samples: np.ndarray, names) -> dict[str, dict[str, float]]:
@@ -46,3 +49,12 @@ def failure(diagnostics: dict[str, dict[str, float]], divergent: np.ndarray,
             if not d[kind] >= limits.ess_min:
                 return f"{kind}({name}) = {d[kind]:.1f} < {limits.ess_min:g}"
     return None
+
+
+def integration_failure(chi2: float, supersampling: int, limits: Limits) -> str | None:
+    """The pixel-integration check (:func:`lensfind.refine.integration.supersampling_chi2` at
+    the MAP) as text when it fails, else None."""
+    if chi2 <= limits.integration_chi2_max:
+        return None
+    return (f"supersampling {supersampling} too coarse: the MAP model moves by chi2 = "
+            f"{chi2:.1f} > {limits.integration_chi2_max:g} at {2 * supersampling}")

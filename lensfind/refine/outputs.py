@@ -11,10 +11,6 @@ from lensfind.files import atomic_path, atomic_write_text
 from lensfind.refine.forward import LENS_NAMES, NAMES, render
 from lensfind.refine.posterior import NetworkPosterior, Refined
 
-#: the table's diagnostic columns after the per-parameter ones
-DIAGNOSTIC_COLUMNS = ("flag", "divergent", "step_size", "leapfrogs", "seconds")
-
-
 def save_samples(path: Path, refined: Refined) -> None:
     """Posterior draws ``(chains, draws, P)`` with parameter names, MAP and start (.npz)."""
     with atomic_path(path) as tmp:
@@ -91,6 +87,7 @@ def summary_row(candidate_id: str, refined: Refined, network: NetworkPosterior,
             row[f"{name}_truth"] = float(truth[NAMES.index(name)])
     row.update({"flag": refined.flag or "", "divergent": refined.divergent,
                 "step_size": refined.step_size, "leapfrogs": refined.leapfrogs,
+                "integration_chi2": refined.integration_chi2,
                 "seconds": sum(refined.seconds.values())})
     return row
 

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from lensfind.refine import diagnostics, engines, fit, nuts
+from lensfind.refine import diagnostics, engines, fit, integration, nuts
 from lensfind.refine.forward import LENS_NAMES, NAMES, Observation
 from lensfind.refine.likelihood import NoiseModel
 from lensfind.refine.prior import BoxPrior
@@ -99,7 +99,8 @@ STARTS = {"network": lambda network, prior, seed: prior.clip_lens(
 class Refined:
     """Result for one candidate: posterior ``samples (chains, draws, P)``, the ``map`` and
     ``start`` vectors ``(P,)``, per-parameter ``diagnostics``, the failing diagnostic (``flag``,
-    None when converged), NUTS step size and leapfrogs per draw, wall times [s]."""
+    None when converged), NUTS step size and leapfrogs per draw, wall times [s], and the
+    pixel-integration chi2 at the MAP (:mod:`lensfind.refine.integration`)."""
 
     samples: np.ndarray
     map: np.ndarray
@@ -110,6 +111,7 @@ class Refined:
     step_size: float
     leapfrogs: float
     seconds: dict
+    integration_chi2: float
 
     def summary(self) -> dict[str, dict[str, float]]:
         """name -> mean, 16th and 84th percentiles of the posterior."""
@@ -143,6 +145,8 @@ def refine(image: np.ndarray, observation: Observation, noise: NoiseModel,
     chains = nuts.sample(target, theta_map, cov, settings)
     seconds["nuts"] = time.perf_counter() - t0
     diag = diagnostics.per_parameter(chains.samples, NAMES)
-    return Refined(chains.samples, theta_map, theta, diag,
-                   diagnostics.failure(diag, chains.divergent, limits),
-                   float(chains.divergent.mean()), chains.step_size, chains.leapfrogs, seconds)
+    chi2 = integration.supersampling_chi2(theta_map, observation, noise)
+    flag = (diagnostics.failure(diag, chains.divergent, limits)
+            or diagnostics.integration_failure(chi2, observation.supersampling, limits))
+    return Refined(chains.samples, theta_map, theta, diag, flag, float(chains.divergent.mean()),
+                   chains.step_size, chains.leapfrogs, seconds, chi2)

@@ -29,13 +29,15 @@ from lensfind.score.lock import output_lock
 @dataclasses.dataclass(frozen=True)
 class RefineOptions:
     """Regression member whose posterior starts the fit, table columns, sub-pixels per pixel,
-    NUTS settings, convergence limits, mass matrix (see :data:`~lensfind.refine.posterior.
+    what lies beyond the cutouts' edges (:data:`~lensfind.refine.candidates.EDGES`), NUTS
+    settings, convergence limits, mass matrix (see :data:`~lensfind.refine.posterior.
     MASS_MATRICES`) and an optional truth table (:mod:`lensfind.refine.truth`)."""
 
     member: str
     id_column: str = "id"
     path_column: str = "path"
     supersampling: int = 2
+    edges: str = "sky"
     settings: nuts.NutsSettings = nuts.NutsSettings()
     limits: diagnostics.Limits = diagnostics.Limits()
     mass_matrix: str = "laplace"
@@ -47,7 +49,7 @@ def refine_candidates(table: str | Path, out: str | Path, options: RefineOptions
     """Refine every row of ``table`` into ``out``; returns the table rows."""
     table, out = Path(table), Path(out)
     candidates = read_candidates(table, options.member, options.id_column, options.path_column,
-                                 options.supersampling)
+                                 options.supersampling, options.edges)
     priors = []
     for c in candidates:
         prior = BoxPrior.from_bounds(default_bounds(c.observation.size

@@ -20,7 +20,8 @@ def log_posterior(theta, arrays, key):
     ``arrays`` and ``key`` are a :class:`Target`'s. Outside the prior box the value is ``-inf``;
     the model is evaluated at the parameters clipped into the box, so gradients stay finite."""
     image, psf, weight, base, low, high = arrays
-    observation = forward.Observation(*key, psf=None)
+    size, pixel_scale, supersampling, margin = key
+    observation = forward.Observation(size, pixel_scale, supersampling, None, margin)
     clipped = ops.clip(theta, low, high)
     model = forward.render(clipped, observation, observation.grid("float32"), psf)
     value = log_likelihood(model, image, weight, base)
@@ -42,7 +43,8 @@ def log_posterior_unconstrained(u, arrays, key):
 
 class Target:
     """One cutout's posterior: ``arrays`` (image, PSF, the noise model's variance terms, prior
-    bounds; float32) and ``key`` (size, pixel scale, supersampling) for :func:`log_posterior`."""
+    bounds; float32) and ``key`` (size, pixel scale, supersampling, margin) for
+    :func:`log_posterior`."""
 
     def __init__(self, image: np.ndarray, observation: forward.Observation, noise: NoiseModel,
                  prior: BoxPrior):
@@ -54,7 +56,7 @@ class Target:
         self.arrays = (self.image, np.asarray(observation.psf, np.float32), weight, base,
                        prior.low.astype(np.float32), prior.high.astype(np.float32))
         self.key = (int(observation.size), float(observation.pixel_scale),
-                    int(observation.supersampling))
+                    int(observation.supersampling), int(observation.margin))
 
     def log_prob(self, theta):
         """:func:`log_posterior` of ``theta (B, P)`` (eager)."""

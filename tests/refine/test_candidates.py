@@ -35,6 +35,14 @@ def test_write_cutout_round_trips(tmp_path):
     assert image.shape == (12, 12) and units == "electron"
     assert (obs.size, obs.pixel_scale) == (12, 0.05)
     assert (noise.sky, noise.read_noise, noise.units) == (120.0, 4.0, "electron")
+    assert obs.margin == obs.psf.shape[0] // 2 > 0            # edges="sky" by default
+
+
+def test_cutout_edges_choose_the_margin_and_refuse_unknown_names(tmp_path):
+    path = write_cutout(tmp_path / "c.fits", np.eye(12), 0.05, 0.1, 120.0, 4.0)
+    assert read_cutout(path, "row", edges="dark")[2].margin == 0
+    with pytest.raises(ValueError, match=r"cutout edges 'glow'.*dark, sky"):
+        read_cutout(path, "row", edges="glow")
 
 
 @pytest.mark.parametrize("member, changes, message", [

@@ -2,6 +2,8 @@
 the TensorFlow and the JAX backend)."""
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -35,6 +37,24 @@ def test_equals_the_numpy_simulator_pixel_by_pixel(noiseless):
         moved = ops.convert_to_numpy(forward.render(
             ops.convert_to_tensor(off[None].astype(np.float32)), obs))[0]
         assert np.abs(moved - image).max() > 10 * 1e-5 * image.max()
+
+
+def test_a_sky_margin_models_a_crop_of_a_larger_image(noiseless):
+    """A crop of a simulated cutout has light beyond its edges: with the PSF's half-width
+    rendered around it (``with_sky_margin``) the model equals the simulator's pixels of the crop;
+    zero padding (margin 0) falls short at the edges."""
+    theta = simulated.truth(noiseless.params, 0, CONFIG)
+    obs = simulated.observation(noiseless.params, 0, CONFIG)
+    half = obs.psf.shape[0] // 2
+    lo, side = half, CONFIG.size - 2 * half
+    crop = noiseless.images[0][lo:lo + side, lo:lo + side]
+    small = dataclasses.replace(obs, size=side)
+    params = ops.convert_to_tensor(theta[None].astype(np.float32))
+    sky = ops.convert_to_numpy(forward.render(params, small.with_sky_margin()))[0]
+    dark = ops.convert_to_numpy(forward.render(params, small))[0]
+    assert small.with_sky_margin().margin == half
+    assert np.abs(sky - crop).max() <= 1e-5 * crop.max()
+    assert np.abs(dark - crop)[0].max() > 1e-3 * crop.max()      # the edge row loses light
 
 
 def _value_and_grad(fn, x):
