@@ -46,7 +46,7 @@ JAX_TESTS := tests/test_probabilistic.py tests/zoo/test_layers.py tests/zoo/test
 	tests/train/test_cv.py::test_saved_models_load_safely_and_reproduce_the_out_of_fold_scores \
 	tests/score/test_score_runner.py tests/score/test_score_stacks.py tests/score/test_score_shards.py \
 	tests/refine/test_forward.py tests/refine/test_target.py tests/refine/test_posterior.py \
-	tests/refine/test_candidates.py tests/refine/test_integration.py
+	tests/refine/test_candidates.py tests/refine/test_integration.py tests/refine/test_fit.py
 JAX_DESELECT := not test_killed_run_resumes_to_the_same_file
 JAX_PYTEST_ARGS ?=
 

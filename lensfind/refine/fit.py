@@ -3,9 +3,10 @@ and the fast fit of the light and source that completes the network's start."""
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
 from scipy import optimize
 
-from lensfind.refine import engines
+from lensfind.refine import engines, forward
 from lensfind.refine.forward import LENS_NAMES, NAMES
 from lensfind.refine.target import Target
 from lensfind.sim import profiles
@@ -70,7 +71,8 @@ def light_and_source_start(target: Target, lenses: np.ndarray, keep: int = 2) ->
     order, the most likely first), each held fixed in turn: the lens light fitted first (at the
     first lens's centre, half the image flux to begin with, the source faint), then the round
     n = 1 source whose position, size and flux on a grid (:data:`SOURCE_OFFSETS` x
-    :data:`SOURCE_RADII` x :data:`SOURCE_FLUXES` around every lens, one batched evaluation) fit
+    :data:`SOURCE_RADII` x :data:`SOURCE_FLUXES` around every lens, one batched evaluation, the
+    light's and source's amplitudes of each solved linearly: :func:`_linear_amplitudes`) fit
     best, then light and source fitted together (the source kept round with n = 1 first) from
     the ``keep`` best (lens, source) pairs and from the best with the light's first guess; the
     best of those."""
@@ -87,7 +89,9 @@ def light_and_source_start(target: Target, lenses: np.ndarray, keep: int = 2) ->
     theta, _ = maximise(target, np.array([start[n] for n in NAMES]), light, max_iter=100,
                         first_step=1e6)
     trial = np.concatenate([_source_grid(theta, lens, total) for lens in lenses])
-    values = _log_prob_in_chunks(target, target.prior.clip(trial))
+    trial = target.prior.clip(np.concatenate([_linear_amplitudes(target, trial[i:i + 1024])
+                                              for i in range(0, len(trial), 1024)]))
+    values = _log_prob_in_chunks(target, trial)
     round_source = light + [f"source_{k}" for k in ("x", "y", "r_sersic", "log_amp")]
     free = [name for name in NAMES if name not in LENS_NAMES]
     starts = [trial[row] for row in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:keep]]
@@ -116,6 +120,34 @@ def _source_grid(theta: np.ndarray, lens: np.ndarray, total: float) -> np.ndarra
     columns = [NAMES.index(f"source_{k}") for k in ("x", "y", "r_sersic", "log_amp")]
     trial[:, columns] = grid
     return trial
+
+
+def _linear_amplitudes(target: Target, trial: np.ndarray) -> np.ndarray:
+    """``trial (K, P)`` with the light's and the source's amplitudes scaled to their weighted
+    least-squares values for the image (the model is linear in both; weights 1 / the noise
+    model's variance of the data), both >= 0: the better of the joint solution and each part
+    alone (the other at 1e-3 of its amplitude) where the joint one has a negative part."""
+    params = ops.convert_to_tensor(np.asarray(trial, np.float32))
+    light, source = (ops.convert_to_numpy(part).astype(np.float64).reshape(len(trial), -1)
+                     for part in forward.render_parts(params, target.observation))
+    data = target.image.astype(np.float64).ravel()
+    weight, base = target.noise.variance_terms(target.image.shape)
+    w = 1.0 / (weight * np.maximum(data, 0.0) + base.ravel())
+    ll, ss, ls = ((w * a * b).sum(1) for a, b in ((light, light), (source, source),
+                                                  (light, source)))
+    ld, sd = (w * light * data).sum(1), (w * source * data).sum(1)
+    det = np.maximum(ll * ss - ls * ls, 1e-30 * ll * ss)
+    options = [np.stack([(ss * ld - ls * sd) / det, (ll * sd - ls * ld) / det], 1),
+               np.stack([ld / ll, np.full_like(ll, 1e-3)], 1),
+               np.stack([np.full_like(ss, 1e-3), sd / ss], 1)]
+    chi2 = np.stack([np.where((o > 0).all(1), (w * (data - o[:, :1] * light
+                                                    - o[:, 1:] * source) ** 2).sum(1), np.inf)
+                     for o in options], 1)
+    best = np.stack(options, 1)[np.arange(len(trial)), np.argmin(chi2, 1)]
+    out = np.array(trial, np.float64)
+    for column, scale in zip(("light_log_amp", "source_log_amp"), best.T):
+        out[:, NAMES.index(column)] += np.log(np.maximum(scale, 1e-30))
+    return out
 
 
 def _log_prob_in_chunks(target: Target, theta: np.ndarray, chunk: int = 1024) -> np.ndarray:
