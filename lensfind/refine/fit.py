@@ -8,6 +8,7 @@ from scipy import optimize
 
 from lensfind.refine import engines, forward
 from lensfind.refine.forward import LENS_NAMES, NAMES
+from lensfind.refine.likelihood import log_likelihood
 from lensfind.refine.target import Target
 from lensfind.sim import profiles
 
@@ -66,7 +67,7 @@ SOURCE_RADII = (0.05, 0.15, 0.4)
 SOURCE_FLUXES = (0.03, 0.1, 0.3)
 
 
-def light_and_source_start(target: Target, lenses: np.ndarray, keep: int = 2) -> np.ndarray:
+def light_and_source_start(target: Target, lenses: np.ndarray, keep: int = 4) -> np.ndarray:
     """A full start vector from candidate lens parameters ``lenses`` (``(K, 7)``, LENS_NAMES
     order, the most likely first), each held fixed in turn: the lens light fitted first (at the
     first lens's centre, half the image flux to begin with, the source faint), then the round
@@ -74,8 +75,8 @@ def light_and_source_start(target: Target, lenses: np.ndarray, keep: int = 2) ->
     :data:`SOURCE_RADII` x :data:`SOURCE_FLUXES` around every lens, one batched evaluation, the
     light's and source's amplitudes of each solved linearly: :func:`_linear_amplitudes`) fit
     best, then light and source fitted together (the source kept round with n = 1 first) from
-    the ``keep`` best (lens, source) pairs and from the best with the light's first guess; the
-    best of those."""
+    the best source of each of the ``keep`` lenses whose best source fits best, and from the
+    best of all with the light's first guess; the best of those."""
     lenses = np.atleast_2d(np.asarray(lenses, np.float64))
     total = float(np.clip(target.image, 0, None).sum())
     p = dict(zip(LENS_NAMES, lenses[0]))
@@ -89,12 +90,15 @@ def light_and_source_start(target: Target, lenses: np.ndarray, keep: int = 2) ->
     theta, _ = maximise(target, np.array([start[n] for n in NAMES]), light, max_iter=100,
                         first_step=1e6)
     trial = np.concatenate([_source_grid(theta, lens, total) for lens in lenses])
-    trial = target.prior.clip(np.concatenate([_linear_amplitudes(target, trial[i:i + 1024])
-                                              for i in range(0, len(trial), 1024)]))
-    values = _log_prob_in_chunks(target, trial)
+    scored = [_linear_amplitudes(target, trial[i:i + 1024]) for i in range(0, len(trial), 1024)]
+    trial = target.prior.clip(np.concatenate([t for t, _ in scored]))
+    values = np.concatenate([v for _, v in scored])
     round_source = light + [f"source_{k}" for k in ("x", "y", "r_sersic", "log_amp")]
     free = [name for name in NAMES if name not in LENS_NAMES]
-    starts = [trial[row] for row in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:keep]]
+    # the best source of each lens (the global best pairs can all share one wrong lens)
+    values = np.nan_to_num(values, nan=-np.inf).reshape(len(lenses), -1)
+    rows = np.argmax(values, axis=1) + np.arange(len(lenses)) * values.shape[1]
+    starts = [trial[row] for row in rows[np.argsort(-values.max(axis=1))][:keep]]
     # the light fitted alone can swallow a bright source (ring or arcs): also the light's guess
     guess = starts[0].copy()
     guess[[NAMES.index(n) for n in light]] = [start[n] for n in light]
@@ -122,34 +126,41 @@ def _source_grid(theta: np.ndarray, lens: np.ndarray, total: float) -> np.ndarra
     return trial
 
 
-def _linear_amplitudes(target: Target, trial: np.ndarray) -> np.ndarray:
-    """``trial (K, P)`` with the light's and the source's amplitudes scaled to their weighted
-    least-squares values for the image (the model is linear in both; weights 1 / the noise
-    model's variance of the data), both >= 0: the better of the joint solution and each part
-    alone (the other at 1e-3 of its amplitude) where the joint one has a negative part."""
+def _linear_amplitudes(target: Target, trial: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``trial (K, P)`` with the light's and the source's amplitudes rescaled to fit the image
+    best, and the log-likelihood of each ``(K,)``. The model is linear in both amplitudes: the
+    candidates are the amplitudes as given, the weighted least-squares pair (weights from the
+    variance of the data, then twice of the model; where both are > 0), and each part alone
+    (the other at 1e-3); each is scored by :func:`~lensfind.refine.likelihood.log_likelihood`
+    and the best kept."""
     params = ops.convert_to_tensor(np.asarray(trial, np.float32))
-    light, source = (ops.convert_to_numpy(part).astype(np.float64).reshape(len(trial), -1)
+    light, source = (ops.convert_to_numpy(part).astype(np.float64)
                      for part in forward.render_parts(params, target.observation))
-    data = target.image.astype(np.float64).ravel()
+    data = target.image.astype(np.float64)
     weight, base = target.noise.variance_terms(target.image.shape)
-    w = 1.0 / (weight * np.maximum(data, 0.0) + base.ravel())
-    ll, ss, ls = ((w * a * b).sum(1) for a, b in ((light, light), (source, source),
-                                                  (light, source)))
-    ld, sd = (w * light * data).sum(1), (w * source * data).sum(1)
-    det = np.maximum(ll * ss - ls * ls, 1e-30 * ll * ss)
-    options = [np.stack([(ss * ld - ls * sd) / det, (ll * sd - ls * ld) / det], 1),
-               np.stack([ld / ll, np.full_like(ll, 1e-3)], 1),
-               np.stack([np.full_like(ss, 1e-3), sd / ss], 1)]
-    chi2 = np.stack([np.where((o > 0).all(1), (w * (data - o[:, :1] * light
-                                                    - o[:, 1:] * source) ** 2).sum(1), np.inf)
-                     for o in options], 1)
-    best = np.stack(options, 1)[np.arange(len(trial)), np.argmin(chi2, 1)]
+
+    def solve(model):
+        w = 1.0 / (weight * np.maximum(model, 0.0) + base)
+        ll, ss, ls = ((w * a * b).sum((1, 2)) for a, b in ((light, light), (source, source),
+                                                           (light, source)))
+        ld, sd = (w * light * data).sum((1, 2)), (w * source * data).sum((1, 2))
+        det = np.maximum(ll * ss - ls * ls, 1e-30 * ll * ss)
+        return (np.stack([(ss * ld - ls * sd) / det, (ll * sd - ls * ld) / det], 1),
+                np.stack([ld / ll, np.full_like(ll, 1e-3)], 1),
+                np.stack([np.full_like(ss, 1e-3), sd / ss], 1))
+
+    def model(scales):
+        return scales[:, 0, None, None] * light + scales[:, 1, None, None] * source
+
+    joint, light_only, source_only = solve(np.broadcast_to(data, light.shape))
+    for _ in range(2):
+        joint = solve(model(np.maximum(joint, 1e-3)))[0]
+    options = np.stack([np.ones_like(joint), joint, light_only, source_only], 1)
+    scores = np.stack([np.where((o > 0).all(1), ops.convert_to_numpy(log_likelihood(
+        model(np.maximum(o, 1e-30)).astype(np.float32), target.image, weight, base)), -np.inf)
+        for o in options.transpose(1, 0, 2)], 1)
+    best = np.argmax(np.nan_to_num(scores, nan=-np.inf), 1)
     out = np.array(trial, np.float64)
-    for column, scale in zip(("light_log_amp", "source_log_amp"), best.T):
-        out[:, NAMES.index(column)] += np.log(np.maximum(scale, 1e-30))
-    return out
-
-
-def _log_prob_in_chunks(target: Target, theta: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    return np.concatenate([np.asarray(target.log_prob(theta[i:i + chunk]))
-                           for i in range(0, len(theta), chunk)])
+    for k, column in enumerate(("light_log_amp", "source_log_amp")):
+        out[:, NAMES.index(column)] += np.log(options[np.arange(len(trial)), best, k])
+    return out, scores[np.arange(len(trial)), best]

@@ -35,8 +35,9 @@ def test_linear_amplitudes_recover_the_light_and_source_of_a_noiseless_image(len
     wrong = np.repeat(truth[None], 3, axis=0)
     wrong[:, light] += np.log([3.0, 0.2, 1.0])
     wrong[:, source] += np.log([0.1, 5.0, 1.0])
-    solved = fit._linear_amplitudes(target, wrong)
+    solved, values = fit._linear_amplitudes(target, wrong)
     assert np.abs(solved[:, [light, source]] - truth[[light, source]]).max() < 2e-3
+    assert np.allclose(values, np.asarray(target.log_prob(solved)), rtol=1e-5)
     assert np.array_equal(np.delete(solved, [light, source], 1),
                           np.delete(wrong, [light, source], 1))
 
