@@ -17,8 +17,8 @@ import dataclasses
 
 import numpy as np
 from keras import ops
-from scipy import fft as sfft
 from keras.backend import standardize_dtype
+from scipy import fft as sfft
 
 #: parameter name -> unit; the order of the columns of a parameter tensor
 PARAMETERS: dict[str, str] = {

@@ -38,6 +38,17 @@ def test_write_cutout_round_trips(tmp_path):
     assert obs.margin == obs.psf.shape[0] // 2 > 0            # edges="sky" by default
 
 
+def test_the_cli_offers_every_kind_of_edge():
+    import argparse
+
+    from lensfind.cli import _refine_args
+    from lensfind.refine.candidates import EDGES
+    parser = argparse.ArgumentParser()
+    _refine_args(parser)
+    edges = next(a for a in parser._actions if a.dest == "edges")
+    assert sorted(edges.choices) == sorted(EDGES) and edges.default in EDGES
+
+
 def test_cutout_edges_choose_the_margin_and_refuse_unknown_names(tmp_path):
     path = write_cutout(tmp_path / "c.fits", np.eye(12), 0.05, 0.1, 120.0, 4.0)
     assert read_cutout(path, "row", edges="dark")[2].margin == 0
