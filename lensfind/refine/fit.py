@@ -140,7 +140,7 @@ def _linear_amplitudes(target: Target, trial: np.ndarray) -> tuple[np.ndarray, n
     weight, base = target.noise.variance_terms(target.image.shape)
 
     def solve(model):
-        w = 1.0 / (weight * np.maximum(model, 0.0) + base)
+        w = 1.0 / target.noise.variance(model)
         ll, ss, ls = ((w * a * b).sum((1, 2)) for a, b in ((light, light), (source, source),
                                                            (light, source)))
         ld, sd = (w * light * data).sum((1, 2)), (w * source * data).sum((1, 2))

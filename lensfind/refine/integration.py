@@ -25,6 +25,4 @@ def supersampling_chi2(theta: np.ndarray, observation: Observation, noise: Noise
     coarse, fine = (ops.convert_to_numpy(render(params, dataclasses.replace(
         observation, supersampling=s)))[0].astype(np.float64)
         for s in (observation.supersampling, 2 * observation.supersampling))
-    weight, base = noise.variance_terms(fine.shape)
-    variance = weight * np.maximum(fine, 0.0) + base
-    return float(np.sum((coarse - fine) ** 2 / variance))
+    return float(np.sum((coarse - fine) ** 2 / noise.variance(fine)))

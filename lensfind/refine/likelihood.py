@@ -51,6 +51,12 @@ class NoiseModel:
             return np.float32(0.0), np.asarray(self.noise_map, np.float32) ** 2
         return np.float32(1.0), np.full(shape, self.sky + self.read_noise ** 2, np.float32)
 
+    def variance(self, model: np.ndarray) -> np.ndarray:
+        """The pixel variance of model images ``model (..., n, n)`` (NumPy, float64):
+        ``weight * max(model, 0) + base`` (:meth:`variance_terms`)."""
+        weight, base = self.variance_terms(np.shape(model)[-2:])
+        return weight * np.maximum(np.asarray(model, np.float64), 0.0) + base
+
 
 def log_likelihood(model, data, weight, base):
     """Gaussian log-likelihood ``(B,)`` of images ``model (B, n, n)`` given ``data (n, n)``,

@@ -48,8 +48,7 @@ def residual_panel(path: Path, image: np.ndarray, refined: Refined, observation,
     mean = refined.samples.reshape(-1, len(NAMES)).mean(axis=0)
     model = ops.convert_to_numpy(render(ops.convert_to_tensor(mean[None].astype(np.float32)),
                                         observation))[0]
-    weight, base = noise.variance_terms(model.shape)
-    sigma = np.sqrt(weight * np.maximum(model, 0) + base)
+    sigma = np.sqrt(noise.variance(model))
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
     vmax = float(np.percentile(image, 99.5))
     for ax, data, title, kw in ((axes[0], image, "data", {"vmin": 0, "vmax": vmax}),
